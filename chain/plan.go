@@ -1,0 +1,142 @@
+package chain
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// PlanState is what the caller knows about a chain beyond its definition:
+// the seeds' hashes and, for each step, its cache key and cache state.
+type PlanState struct {
+	Seeds       map[string]string // seed name -> sha256 of the seed
+	SeedSources map[string]string // seed name -> sha256 of its hex0 source
+	Steps       []StepState       // one per step, in order; may be shorter
+}
+
+// StepState is one step's cache key and cache state ("cached", "not cached").
+type StepState struct {
+	Key, Cache string
+}
+
+// WritePlan renders the chain for `bootchain plan`: the digest, the seeds,
+// the sources and each step with its command, inputs, pinned outputs and
+// cache state. The rendering is deterministic.
+func (c *Chain) WritePlan(w io.Writer, st PlanState) error {
+	bw := bufio.NewWriter(w)
+	pf := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	pf("chain %s: %s\n", c.Name, c.Describe)
+	pf("  file    %s\n", c.File)
+	pf("  arch    %s\n", c.Arch)
+	pf("  digest  %s\n", c.Digest())
+	pf("\nseeds\n")
+	for _, s := range c.Seeds {
+		pf("  %-26s %s  %s\n", s.Name, orUnknown(st.Seeds[s.Name]), s.Path)
+		if s.Source != "" {
+			pf("  %-26s %s  %s\n", s.Name+" source", orUnknown(st.SeedSources[s.Name]), s.Source)
+		}
+	}
+	pf("\nsources\n")
+	for _, s := range c.Sources {
+		v := s.Version
+		if v == "" {
+			v = "-"
+		}
+		where := "local " + s.LocalDir
+		if s.Local == nil {
+			where = fmt.Sprintf("%d mirror(s)", len(s.URLs))
+		}
+		pf("  %s %s  %d pinned files in %s  (%s)\n", s.Name, v, len(s.Files), s.FilesList, where)
+		for _, u := range s.URLs {
+			pf("    url %s\n", u)
+		}
+		if s.ArchiveSHA256 != "" {
+			pf("    archive-sha256 %s\n", s.ArchiveSHA256)
+		}
+		if s.Strip != 0 {
+			pf("    strip %d\n", s.Strip)
+		}
+	}
+
+	seedFiles := 0
+	for _, s := range c.Seeds {
+		seedFiles++
+		if s.Source != "" {
+			seedFiles++
+		}
+	}
+	var used []string
+	earlier := map[string]bool{}
+	for i, s := range c.Steps {
+		for _, u := range s.Uses {
+			if !contains(used, u) {
+				used = append(used, u)
+			}
+		}
+		pf("\nstep %d/%d %s", i+1, len(c.Steps), s.Name)
+		if s.Describe != "" {
+			pf(": %s", s.Describe)
+		}
+		pf("\n")
+		if s.Unverified {
+			pf("  unverified (needs --unverified; never claims a verified result)\n")
+		}
+		pf("  run      %s\n", strings.Join(s.Argv, " "))
+		pf("  dir      %s\n", s.Dir)
+		if len(s.Env) > 0 {
+			pf("  env      %s\n", strings.Join(s.Env, " "))
+		} else {
+			pf("  env      (empty)\n")
+		}
+		pf("  timeout  %s\n", s.Timeout)
+		var flags []string
+		if s.Derive {
+			flags = append(flags, "derive")
+		}
+		if s.Strict {
+			flags = append(flags, "strict")
+		}
+		if len(flags) > 0 {
+			pf("  flags    %s\n", strings.Join(flags, " "))
+		}
+		in := []string{fmt.Sprintf("%d seed files", seedFiles)}
+		total := seedFiles
+		for _, u := range used {
+			src, _ := c.Source(u)
+			in = append(in, fmt.Sprintf("%s (%d files)", u, len(src.Files)))
+			total += len(src.Files)
+		}
+		in = append(in, fmt.Sprintf("earlier outputs (%d files)", len(earlier)))
+		total += len(earlier)
+		pf("  inputs   %s: %d files\n", strings.Join(in, ", "), total)
+		pf("  outputs  %d pinned in %s\n", len(s.Outputs), strings.Join(s.OutputsList, " "))
+		for _, p := range SortedPaths(s.Outputs) {
+			pf("    %s  %s\n", s.Outputs[p], p)
+		}
+		if i < len(st.Steps) {
+			pf("  cache    %s\n", st.Steps[i].Cache)
+			pf("  key      %s\n", st.Steps[i].Key)
+		}
+		for o := range s.Outputs {
+			earlier[o] = true
+		}
+	}
+	return bw.Flush()
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return strings.Repeat("?", 64)
+	}
+	return s
+}
+
+func contains(list []string, s string) bool {
+	for _, l := range list {
+		if l == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,180 @@
+// Command bootchain runs a full-source bootstrap from a hand-written hex0
+// seed and proves every byte on the way.
+//
+//	bootchain seeds [--arch x86|amd64] --out DIR
+//	bootchain plan [--chain x86]
+//	bootchain run [--chain x86] [--backend sandbox] [--source NAME=PATH]... [--until STEP]
+//	              [--work DIR] [--report FILE] [--no-cache] [--unverified] [--json] [-v]
+//	bootchain verify [--chain x86] DIR
+//	bootchain fetch [--chain x86] [--from DIR]
+//
+// Exit status: 0 when everything verified, 1 when a step or a check failed,
+// 2 for a usage error. Errors are one line starting with "bootchain: ".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `usage: bootchain <command> [flags]
+
+commands:
+  seeds   write the seeds (hex0-seed, kaem-optional-seed) into a directory
+  plan    show a chain's steps, inputs, pins, cache state and digest
+  run     run a chain, verifying every step
+  verify  check a tree left by any run against a chain's pins
+  fetch   download (or import with --from) a chain's sources into the cache
+
+Run "bootchain <command> -h" for a command's flags.
+`
+
+// usageError is an error in how bootchain was called (exit status 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
+}
+
+// failure is an error already explained on stderr (exit status 1).
+type failure struct{ err error }
+
+func (f failure) Error() string { return f.err.Error() }
+
+func main() {
+	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Main runs bootchain with args and returns the exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := dispatch(ctx, args, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "bootchain: %s\n", oneLine(ue.msg))
+		fmt.Fprintf(stderr, "Run \"bootchain -h\" for usage.\n")
+		return 2
+	}
+	var f failure
+	if errors.As(err, &f) {
+		return 1
+	}
+	printError(stderr, err)
+	return 1
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// printError writes err as "bootchain: ..." on one line; an error that
+// comes with a list of what to do (it has more lines, each indented) keeps
+// that list below.
+func printError(w io.Writer, err error) {
+	first, rest, _ := strings.Cut(err.Error(), "\n")
+	fmt.Fprintf(w, "bootchain: %s\n", first)
+	if rest != "" {
+		fmt.Fprintf(w, "%s\n", strings.TrimRight(rest, "\n"))
+	}
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usagef("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "seeds":
+		return cmdSeeds(rest, stdout, stderr)
+	case "plan":
+		return cmdPlan(rest, stdout, stderr)
+	case "run":
+		return cmdRun(ctx, rest, stdout, stderr)
+	case "verify":
+		return cmdVerify(rest, stdout, stderr)
+	case "fetch":
+		return cmdFetch(ctx, rest, stdout, stderr)
+	}
+	return usagef("unknown command %q: expected seeds, plan, run, verify or fetch", cmd)
+}
+
+// newFlags returns a flag set for a subcommand whose errors are returned,
+// not printed and exited on.
+func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: bootchain %s %s\n", name, synopsis)
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parse parses args, allowing flags after positional arguments
+// (`bootchain verify DIR --chain x86`), and returns the positionals.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.Usage()
+				return nil, err
+			}
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// sourceFlags collects repeated --source NAME=PATH.
+type sourceFlags map[string]string
+
+func (s sourceFlags) String() string {
+	var parts []string
+	for k, v := range s {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (s sourceFlags) Set(v string) error {
+	name, path, ok := strings.Cut(v, "=")
+	if !ok || name == "" || path == "" {
+		return fmt.Errorf("expected NAME=PATH, found %q", v)
+	}
+	if _, dup := s[name]; dup {
+		return fmt.Errorf("source %s given twice", name)
+	}
+	s[name] = path
+	return nil
+}

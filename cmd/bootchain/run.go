@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/engine"
+	"github.com/bootchain/bootchain/source"
+	"github.com/bootchain/bootchain/verify"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", "[--chain x86] [--backend sandbox] [--source NAME=PATH]... [--until STEP] [--work DIR] [--report FILE] [--no-cache] [--unverified] [--json] [-v]", stderr)
+	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
+	backendName := fs.String("backend", "sandbox", "where steps run: sandbox (Linux namespaces)")
+	sources := sourceFlags{}
+	fs.Var(sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
+	until := fs.String("until", "", "stop after this step")
+	work := fs.String("work", "", "leave the final tree (upstream layout) and the step logs in this directory")
+	reportPath := fs.String("report", "", "write the JSON report to this file")
+	noCache := fs.Bool("no-cache", false, "run every step even when the cache holds its outputs")
+	unverified := fs.Bool("unverified", false, "go on into the chain's unverified section")
+	jsonOut := fs.Bool("json", false, "print progress as JSON lines on stdout (logs as JSON on stderr)")
+	verbose := fs.Bool("v", false, "log every step's details")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("run: unexpected argument %q", pos[0])
+	}
+	backend, err := engine.NewBackend(*backendName)
+	if err != nil {
+		return usagef("run: --%v", err)
+	}
+	c, err := chain.Load(*name)
+	if err != nil {
+		return err
+	}
+	if *until != "" && c.StepIndex(*until) < 0 {
+		return usagef("run: --until %s: chain %s has no such step", *until, c.Name)
+	}
+	for n := range sources {
+		if _, ok := c.Source(n); !ok {
+			return usagef("run: --source %s: chain %s has no source %s", n, c.Name, n)
+		}
+	}
+
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	if *verbose {
+		log.SetLevel(logrus.InfoLevel)
+	}
+	var progress engine.Progress
+	switch {
+	case *jsonOut:
+		log.SetFormatter(&logrus.JSONFormatter{})
+		log.SetOutput(stderr)
+		progress = engine.JSONProgress{W: stdout}
+	case isTerminal(stderr):
+		tty := &engine.TTYProgress{W: stderr, Width: termWidth(stderr)}
+		log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true, ForceColors: true})
+		log.SetOutput(tty)
+		progress = tty
+	default:
+		log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
+		log.SetOutput(stderr)
+		progress = engine.PlainProgress{W: stderr}
+	}
+
+	rep, runErr := engine.Run(ctx, engine.Options{
+		Chain:      c,
+		Backend:    backend,
+		Sources:    sources,
+		Until:      *until,
+		WorkDir:    *work,
+		NoCache:    *noCache,
+		Unverified: *unverified,
+		Progress:   progress,
+		Log:        log,
+	})
+	if rep != nil && *reportPath != "" {
+		if err := verify.WriteReport(*reportPath, rep); err != nil {
+			fmt.Fprintf(stderr, "bootchain: report %s: %v\n", *reportPath, err)
+			if runErr == nil {
+				return failure{err}
+			}
+		}
+	}
+	if runErr != nil {
+		var missing *source.MissingError
+		if errors.As(runErr, &missing) && *name != "x86" {
+			missing.Chain = *name
+		}
+		printError(stderr, runErr)
+		var se *engine.StepError
+		if errors.As(runErr, &se) {
+			se.WriteDetails(stderr)
+		}
+		return failure{runErr}
+	}
+	if *jsonOut {
+		return nil
+	}
+	verified, unverifiedRan, cached := 0, 0, 0
+	for _, s := range rep.Steps {
+		switch s.Status {
+		case verify.StatusOK:
+			verified++
+		case verify.StatusUnverified:
+			unverifiedRan++
+		}
+		if s.Cached {
+			cached++
+		}
+	}
+	fmt.Fprintf(stdout, "chain %s: %d of %d steps verified (%d from the cache)", c.Name, verified, len(c.Steps), cached)
+	if unverifiedRan > 0 {
+		fmt.Fprintf(stdout, ", %d unverified", unverifiedRan)
+	}
+	fmt.Fprintf(stdout, ", digest %s\n", rep.Digest)
+	if *work != "" {
+		abs, _ := filepath.Abs(*work)
+		fmt.Fprintf(stdout, "tree: %s\n", abs)
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func termWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return int(ws.Col)
+		}
+	}
+	return 80
+}

@@ -1,0 +1,45 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/sandbox"
+)
+
+// SandboxBackend runs each step in fresh Linux namespaces with the step's
+// root as "/" (package sandbox): no network, no host files, only the
+// environment the chain declares.
+type SandboxBackend struct{}
+
+// Name implements Backend.
+func (SandboxBackend) Name() string { return "sandbox" }
+
+// RunStep implements Backend.
+func (SandboxBackend) RunStep(ctx context.Context, step chain.Step, root string, log io.Writer) error {
+	return sandbox.Run(ctx, sandbox.Config{
+		Root:    root,
+		Dir:     step.Dir,
+		Argv:    step.Argv,
+		Env:     step.Env,
+		Stdout:  log,
+		Stderr:  log,
+		Timeout: step.Timeout,
+	})
+}
+
+// Backends lists the backend names NewBackend knows.
+var Backends = []string{"sandbox"}
+
+// NewBackend returns the backend called name.
+func NewBackend(name string) (Backend, error) {
+	switch name {
+	case "", "sandbox":
+		return SandboxBackend{}, nil
+	case "qemu":
+		return nil, fmt.Errorf("backend qemu: not wired into bootchain run yet; use --backend sandbox")
+	}
+	return nil, fmt.Errorf("backend %q: expected one of: sandbox", name)
+}

@@ -1,0 +1,718 @@
+// Package engine runs a chain step by step and proves every file on the
+// way. For each step it computes the cache key (the step's definition and
+// the hash of every file of the root it starts from); on a hit it places
+// the step's outputs from the store, re-hashing each; otherwise it builds a
+// fresh root (the seeds, the pinned source files used so far and the
+// outputs of the earlier steps), runs the step there through a Backend,
+// hashes every declared output against its pin, re-hashes the inputs,
+// lists the files nobody declared, and stores the verified outputs. The
+// first mismatch stops the run with a report naming the step, the file,
+// both hashes, the command, the end of its log and the kept root.
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/source"
+	"github.com/bootchain/bootchain/store"
+	"github.com/bootchain/bootchain/verify"
+)
+
+// Backend runs one step in a root the engine has populated. The files the
+// step writes must be left in root. log receives the step's standard output
+// and standard error.
+type Backend interface {
+	Name() string
+	RunStep(ctx context.Context, step chain.Step, root string, log io.Writer) error
+}
+
+// Options configures Run.
+type Options struct {
+	Chain   *chain.Chain
+	Backend Backend // nil means the sandbox backend
+	// Sources maps a source name to a path given with --source NAME=PATH:
+	// an archive or an unpacked tree. Other sources come from the cache.
+	Sources map[string]string
+	// Until names the last step to run; empty runs every step (up to the
+	// unverified section unless Unverified is set).
+	Until string
+	// WorkDir, when set, receives the final cumulative tree in upstream's
+	// layout (or, after a failure, the failed step's root), plus the step
+	// logs under .bootchain/logs. It must be empty, absent, or a tree an
+	// earlier run left there.
+	WorkDir string
+	// CacheDir holds sources and the step store; empty means source.CacheDir().
+	CacheDir string
+	// TempDir is where step roots are built; empty means /dev/shm when it
+	// is a writable tmpfs, else the system's temporary directory.
+	TempDir string
+	// NoCache runs every step even when the store holds its outputs (the
+	// fresh outputs are still stored).
+	NoCache bool
+	// Unverified lets the run continue into the chain's unverified section.
+	Unverified bool
+	// Progress receives events; nil means none.
+	Progress Progress
+	// Log receives log messages; nil discards them.
+	Log logrus.FieldLogger
+}
+
+// logTailLines is how much of a failed step's log the report keeps.
+const logTailLines = 40
+
+// StepError is the error of a run that stopped at a step. Err says what
+// went wrong, starting with "step NAME:"; the other fields are for the
+// person who has to find out why.
+type StepError struct {
+	Step    string
+	Err     error
+	Command []string
+	LogTail []string
+	LogFile string // the step's full log
+	WorkDir string // the root the step left, kept for inspection
+}
+
+func (e *StepError) Error() string { return e.Err.Error() }
+func (e *StepError) Unwrap() error { return e.Err }
+
+// WriteDetails writes what a person needs after a failed step: the
+// command, the end of its log and where its root was kept.
+func (e *StepError) WriteDetails(w io.Writer) {
+	fmt.Fprintf(w, "  step:     %s\n", e.Step)
+	if len(e.Command) > 0 {
+		fmt.Fprintf(w, "  command:  %s\n", strings.Join(e.Command, " "))
+	}
+	if e.WorkDir != "" {
+		fmt.Fprintf(w, "  root:     %s (kept)\n", e.WorkDir)
+	}
+	if e.LogFile != "" {
+		fmt.Fprintf(w, "  log:      %s\n", e.LogFile)
+	}
+	if len(e.LogTail) > 0 {
+		fmt.Fprintf(w, "  last %d lines of the log:\n", len(e.LogTail))
+		for _, l := range e.LogTail {
+			fmt.Fprintf(w, "    | %s\n", l)
+		}
+	}
+}
+
+// fileState is one file of the cumulative tree.
+type fileState struct {
+	sha256 string
+	origin string // "seed", "source NAME" or "step NAME"
+}
+
+type run struct {
+	opts    Options
+	c       *chain.Chain
+	log     logrus.FieldLogger
+	backend Backend
+	store   *store.Store
+	cache   string
+	scratch *scratch
+	tree    string // the cumulative root, inside scratch
+	state   map[string]fileState
+	opened  map[string]bool
+	report  *verify.Report
+	last    int // index of the last step to run
+}
+
+// Run runs opts.Chain and returns its report, which is complete as far as
+// the run went even when the error is not nil. A step that fails or does
+// not match its pins ends the run with a *StepError.
+func Run(ctx context.Context, opts Options) (*verify.Report, error) {
+	c := opts.Chain
+	if c == nil {
+		return nil, errors.New("engine: no chain")
+	}
+	r := &run{opts: opts, c: c, log: opts.Log, backend: opts.Backend, state: map[string]fileState{}, opened: map[string]bool{}}
+	if r.log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		r.log = l
+	}
+	if r.backend == nil {
+		r.backend = SandboxBackend{}
+	}
+	if err := r.check(); err != nil {
+		return nil, err
+	}
+	r.report = &verify.Report{Chain: c.Name, Backend: r.backend.Name(), Seeds: map[string]string{}, Digest: c.Digest(), Steps: []verify.StepReport{}}
+	for _, s := range c.Steps {
+		r.report.Steps = append(r.report.Steps, verify.StepReport{
+			Name: s.Name, Status: verify.StatusSkipped, Command: s.Argv,
+			Inputs: []verify.Result{}, Outputs: []verify.Result{},
+		})
+	}
+	err := r.run(ctx)
+	r.report.OK = err == nil
+	if err != nil {
+		r.report.Error = err.Error()
+	}
+	if r.progress() != nil {
+		ev := Event{Kind: EventDone, Status: verify.StatusOK}
+		if err != nil {
+			ev.Status, ev.Error = verify.StatusFailed, err.Error()
+		}
+		r.progress().Event(ev)
+	}
+	return r.report, err
+}
+
+func (r *run) progress() Progress { return r.opts.Progress }
+
+func (r *run) emit(e Event) {
+	if p := r.progress(); p != nil {
+		p.Event(e)
+	}
+}
+
+// check validates the options against the chain before anything runs.
+func (r *run) check() error {
+	r.last = len(r.c.Steps) - 1
+	if r.opts.Until != "" {
+		i := r.c.StepIndex(r.opts.Until)
+		if i < 0 {
+			var names []string
+			for _, s := range r.c.Steps {
+				names = append(names, s.Name)
+			}
+			return fmt.Errorf("--until %s: chain %s has no such step (it has %s)", r.opts.Until, r.c.Name, strings.Join(names, ", "))
+		}
+		if r.c.Steps[i].Unverified && !r.opts.Unverified {
+			return fmt.Errorf("--until %s: the step is in the unverified section; add --unverified to run it", r.opts.Until)
+		}
+		r.last = i
+	}
+	if !r.opts.Unverified {
+		for i := 0; i <= r.last; i++ {
+			if r.c.Steps[i].Unverified {
+				r.last = i - 1
+				break
+			}
+		}
+	}
+	for name := range r.opts.Sources {
+		if _, ok := r.c.Source(name); !ok {
+			var names []string
+			for _, s := range r.c.Sources {
+				names = append(names, s.Name)
+			}
+			return fmt.Errorf("--source %s=...: chain %s has no source %s (it has %s)", name, r.c.Name, name, strings.Join(names, ", "))
+		}
+	}
+	if r.opts.WorkDir != "" {
+		if err := checkWorkDir(r.opts.WorkDir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// workMarker is the directory a run leaves in its work dir; it holds the
+// step logs and marks the directory as bootchain's to replace.
+const workMarker = ".bootchain"
+
+func checkWorkDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("--work %s: %w", dir, err)
+	}
+	if len(ents) == 0 {
+		return nil
+	}
+	if fi, err := os.Stat(filepath.Join(dir, workMarker)); err == nil && fi.IsDir() {
+		return nil
+	}
+	return fmt.Errorf("--work %s: expected an empty directory or one an earlier bootchain run left (with %s/), found other files; choose another directory", dir, workMarker)
+}
+
+func (r *run) run(ctx context.Context) error {
+	c := r.c
+	seeds, err := seedFiles(c)
+	if err != nil {
+		return err
+	}
+	for _, s := range seeds {
+		if !s.source {
+			r.report.Seeds[s.name] = s.sha256
+		}
+	}
+	r.cache = r.opts.CacheDir
+	if r.cache == "" {
+		if r.cache, err = source.CacheDir(); err != nil {
+			return err
+		}
+	}
+	if r.store, err = store.Open(filepath.Join(r.cache, "store")); err != nil {
+		return err
+	}
+	base := r.opts.TempDir
+	if base == "" {
+		base = scratchBase()
+	}
+	if r.scratch, err = newScratch(base); err != nil {
+		return fmt.Errorf("step roots: %w", err)
+	}
+	keepScratch := false
+	defer func() {
+		if keepScratch {
+			r.scratch.keep()
+		} else {
+			r.scratch.remove()
+		}
+	}()
+	r.tree = filepath.Join(r.scratch.dir, "tree")
+	logs := filepath.Join(r.scratch.dir, "logs")
+	for _, d := range []string{r.tree, logs} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	for _, s := range seeds {
+		if err := writeBytes(r.tree, s.path, s.bytes, fs.FileMode(s.mode)); err != nil {
+			return fmt.Errorf("seed %s: %w", s.name, err)
+		}
+		r.state[s.path] = fileState{s.sha256, "seed"}
+	}
+	r.log.WithFields(logrus.Fields{"chain": c.Name, "backend": r.backend.Name(), "scratch": r.scratch.dir, "steps": r.last + 1}).Info("run started")
+
+	var failed *StepError
+	for i := 0; i <= r.last; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.step(ctx, i, logs); err != nil {
+			var se *StepError
+			if !errors.As(err, &se) {
+				return err
+			}
+			failed = se
+			break
+		}
+	}
+	if r.last < len(c.Steps)-1 && failed == nil {
+		next := c.Steps[r.last+1]
+		if next.Unverified && !r.opts.Unverified && r.opts.Until == "" {
+			r.log.WithField("step", next.Name).Info("stopped before the unverified section; add --unverified to go on")
+		}
+	}
+
+	if r.opts.WorkDir != "" {
+		from := r.tree
+		if failed != nil && failed.WorkDir != "" {
+			from = failed.WorkDir
+		}
+		if err := r.leave(from, logs); err != nil {
+			if failed != nil {
+				return failed
+			}
+			return err
+		}
+		if failed != nil {
+			if failed.WorkDir != "" {
+				failed.WorkDir = r.opts.WorkDir
+			}
+			if failed.LogFile != "" {
+				failed.LogFile = filepath.Join(r.opts.WorkDir, workMarker, "logs", filepath.Base(failed.LogFile))
+			}
+			r.fixReport(failed)
+		}
+	} else if failed != nil && failed.WorkDir != "" {
+		keepScratch = true // the failed step's root, for the user to inspect
+	}
+	if failed != nil {
+		return failed
+	}
+	return nil
+}
+
+// fixReport points the failed step's report at where its root now is.
+func (r *run) fixReport(se *StepError) {
+	for i := range r.report.Steps {
+		if r.report.Steps[i].Name == se.Step && r.report.Steps[i].WorkDir != "" {
+			r.report.Steps[i].WorkDir = se.WorkDir
+		}
+	}
+}
+
+// leave puts the tree from into the work dir, with the logs.
+func (r *run) leave(from, logs string) error {
+	dir := r.opts.WorkDir
+	if err := checkWorkDir(dir); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("--work %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+		return fmt.Errorf("--work %s: %w", dir, err)
+	}
+	if err := moveTree(from, dir); err != nil {
+		return fmt.Errorf("--work %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, workMarker), 0o755); err != nil {
+		return fmt.Errorf("--work %s: %w", dir, err)
+	}
+	if err := moveTree(logs, filepath.Join(dir, workMarker, "logs")); err != nil {
+		return fmt.Errorf("--work %s: %w", dir, err)
+	}
+	return nil
+}
+
+// openSources verifies the sources step i uses for the first time and
+// places their pinned files in the tree, hashing each again as it is
+// copied.
+func (r *run) openSources(ctx context.Context, st chain.Step) error {
+	for _, u := range st.Uses {
+		if r.opened[u] {
+			continue
+		}
+		src, _ := r.c.Source(u)
+		t, err := source.Open(ctx, *src, r.opts.Sources[u], r.cache)
+		if err != nil {
+			var me *verify.MismatchError
+			if errors.As(err, &me) && me.Step == "" {
+				me.Step = st.Name
+				return me
+			}
+			return fmt.Errorf("step %s: %w", st.Name, err)
+		}
+		for _, p := range chain.SortedPaths(src.Files) {
+			got, err := copyHashed(t.Path(p), r.tree, p)
+			if err != nil {
+				return fmt.Errorf("step %s: source %s: %s: %w", st.Name, u, p, err)
+			}
+			if got != src.Files[p] {
+				return &verify.MismatchError{Step: st.Name, Source: u, Path: p, Expected: src.Files[p], Actual: got,
+					Meaning: "the file changed after the source was checked"}
+			}
+			r.state[p] = fileState{got, "source " + u}
+		}
+		r.opened[u] = true
+		r.log.WithFields(logrus.Fields{"step": st.Name, "source": u, "files": len(src.Files), "from": t.Root}).Info("source verified")
+	}
+	return nil
+}
+
+func (r *run) inputs() map[string]string {
+	m := make(map[string]string, len(r.state))
+	for p, f := range r.state {
+		m[p] = f.sha256
+	}
+	return m
+}
+
+func (r *run) step(ctx context.Context, i int, logs string) error {
+	st := r.c.Steps[i]
+	rep := &r.report.Steps[i]
+	ev := Event{Step: st.Name, Index: i + 1, Total: r.last + 1}
+	start := time.Now()
+	logFile := filepath.Join(logs, fmt.Sprintf("%02d-%s.log", i+1, st.Name))
+	e := ev
+	e.Kind, e.Log = EventStart, logFile
+	r.emit(e)
+	fail := func(err error, workDir string, tail []string) error {
+		rep.Status = verify.StatusFailed
+		rep.Seconds = time.Since(start).Seconds()
+		rep.LogTail, rep.WorkDir = tail, workDir
+		e := ev
+		e.Kind, e.Status, e.Seconds, e.Error = EventEnd, rep.Status, rep.Seconds, err.Error()
+		r.emit(e)
+		if ctx.Err() != nil {
+			// Interrupted, not failed: nothing to keep for inspection.
+			return fmt.Errorf("step %s: %w", st.Name, ctx.Err())
+		}
+		se := &StepError{Step: st.Name, Err: err, Command: st.Argv, LogTail: tail, WorkDir: workDir}
+		if _, statErr := os.Stat(logFile); statErr == nil {
+			se.LogFile = logFile
+		}
+		return se
+	}
+
+	if err := r.openSources(ctx, st); err != nil {
+		return fail(err, "", nil)
+	}
+	inputs := r.inputs()
+	key := Key(st, inputs)
+	log := r.log.WithFields(logrus.Fields{"step": st.Name, "key": key[:16]})
+
+	if !r.opts.NoCache {
+		entry, found, err := r.store.Get(key)
+		if err != nil {
+			return fail(fmt.Errorf("step %s: %w", st.Name, err), "", nil)
+		}
+		if found {
+			if err := r.fromStore(ctx, st, entry); err != nil {
+				return fail(err, "", nil)
+			}
+			rep.Status, rep.Cached = verify.StatusOK, true
+			if st.Unverified {
+				rep.Status = verify.StatusUnverified
+			}
+			rep.Inputs = pinResults(inputs, inputs, st.Outputs)
+			rep.Outputs = pinResults(entry.Files, st.Outputs, nil)
+			rep.Seconds = time.Since(start).Seconds()
+			log.Info("step outputs placed from the store")
+			e := ev
+			e.Kind, e.Status, e.Cached, e.Seconds = EventEnd, rep.Status, true, rep.Seconds
+			r.emit(e)
+			return nil
+		}
+	}
+
+	// Build a fresh root: the tree as it stands, the step's files only.
+	root := filepath.Join(r.scratch.dir, fmt.Sprintf("step-%02d-%s", i+1, st.Name))
+	os.RemoveAll(root)
+	if err := cloneTree(r.tree, root, chain.SortedPaths(inputs)); err != nil {
+		return fail(fmt.Errorf("step %s: building its root: %w", st.Name, err), "", nil)
+	}
+	// The stage0 tools cannot make directories: the directory of every
+	// declared output exists when the step starts.
+	for p := range st.Outputs {
+		if err := os.MkdirAll(filepath.Dir(hostPath(root, p)), 0o755); err != nil {
+			return fail(fmt.Errorf("step %s: building its root: %w", st.Name, err), "", nil)
+		}
+	}
+	lf, err := os.Create(logFile)
+	if err != nil {
+		return fail(fmt.Errorf("step %s: log: %w", st.Name, err), "", nil)
+	}
+	lw := newLogWriter(lf, func(line string) {
+		e := ev
+		e.Kind, e.Line = EventLog, line
+		r.emit(e)
+	})
+	log.WithField("root", root).Info("step running")
+	runErr := r.backend.RunStep(ctx, st, root, lw)
+	lw.flush()
+	lf.Close()
+	tail := lw.tail()
+	if runErr != nil {
+		if ctx.Err() != nil {
+			return fail(fmt.Errorf("step %s: %w", st.Name, ctx.Err()), root, tail)
+		}
+		return fail(fmt.Errorf("step %s: %s failed: %w", st.Name, st.Argv[0], runErr), root, tail)
+	}
+
+	// Hash everything the step left and hold it against the pins.
+	found, err := verify.Tree(root)
+	if err != nil {
+		return fail(fmt.Errorf("step %s: hashing its root: %w", st.Name, err), root, tail)
+	}
+	rep.Outputs = pinResults(found, st.Outputs, nil)
+	rep.Inputs = pinResults(found, inputs, st.Outputs)
+	rep.Undeclared = []string{}
+	for _, p := range chain.SortedPaths(found) {
+		if _, in := inputs[p]; in {
+			continue
+		}
+		if _, out := st.Outputs[p]; out {
+			continue
+		}
+		rep.Undeclared = append(rep.Undeclared, p)
+	}
+	for _, u := range rep.Undeclared {
+		log.WithField("file", u).Warn("step wrote a file the chain does not declare")
+	}
+	if err := verify.FirstFailure(st.Name, rep.Outputs); err != nil {
+		if !st.Unverified {
+			return fail(err, root, tail)
+		}
+		log.WithError(err).Warn("unverified step did not match its pins")
+	}
+	for _, in := range rep.Inputs {
+		if !in.OK {
+			me := in.Err(st.Name).(*verify.MismatchError)
+			me.Meaning = "the step changed or removed one of its inputs (" + r.state[in.Path].origin + ")"
+			return fail(me, root, tail)
+		}
+	}
+	if st.Strict && len(rep.Undeclared) > 0 {
+		return fail(fmt.Errorf("step %s: wrote %d file(s) the chain does not declare (the step is strict): %s", st.Name, len(rep.Undeclared), strings.Join(rep.Undeclared, ", ")), root, tail)
+	}
+
+	if st.Derive && !st.Unverified {
+		ds, err := derive(st, r.c.Arch, root)
+		if err != nil {
+			return fail(fmt.Errorf("step %s: %w", st.Name, err), root, tail)
+		}
+		n := 0
+		for i, o := range rep.Outputs {
+			d, ok := ds[o.Path]
+			if !ok {
+				continue
+			}
+			if d.sha256 != o.SHA256 {
+				return fail(fmt.Errorf("step %s: %s: sha256 is %s, but the Go twins derive %s from `%s`; one of the two implementations is wrong", st.Name, o.Path, o.SHA256, d.sha256, d.command), root, tail)
+			}
+			rep.Outputs[i].Derived = true
+			n++
+		}
+		log.WithField("derived", n).Info("outputs re-derived by the Go twins")
+	}
+
+	outputs := map[string]string{}
+	for p := range st.Outputs {
+		if h, ok := found[p]; ok { // only an unverified step gets here with one missing
+			outputs[p] = h
+		}
+	}
+	if !st.Unverified {
+		if err := r.store.Put(key, root, outputs); err != nil {
+			return fail(fmt.Errorf("step %s: storing its outputs: %w", st.Name, err), root, tail)
+		}
+	}
+	// The step's root, less what nobody declared, is the new tree.
+	keep := r.inputs()
+	for p, h := range outputs {
+		keep[p] = h
+		r.state[p] = fileState{h, "step " + st.Name}
+	}
+	if err := prune(root, keep); err != nil {
+		return fail(fmt.Errorf("step %s: %w", st.Name, err), root, tail)
+	}
+	if err := os.RemoveAll(r.tree); err != nil {
+		return fail(fmt.Errorf("step %s: %w", st.Name, err), root, tail)
+	}
+	if err := os.Rename(root, r.tree); err != nil {
+		return fail(fmt.Errorf("step %s: %w", st.Name, err), root, tail)
+	}
+	rep.Status = verify.StatusOK
+	if st.Unverified {
+		rep.Status = verify.StatusUnverified
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	log.WithField("seconds", fmt.Sprintf("%.2f", rep.Seconds)).Info("step verified")
+	e = ev
+	e.Kind, e.Status, e.Seconds = EventEnd, rep.Status, rep.Seconds
+	r.emit(e)
+	return nil
+}
+
+// fromStore places a cached step's outputs into the tree, re-hashing each
+// blob. The entry must promise exactly the step's pins.
+func (r *run) fromStore(ctx context.Context, st chain.Step, e store.Entry) error {
+	for _, p := range chain.SortedPaths(st.Outputs) {
+		if e.Files[p] != st.Outputs[p] {
+			return &verify.MismatchError{Step: st.Name, Path: p, Expected: st.Outputs[p], Actual: e.Files[p],
+				Meaning: "the store's entry for this step disagrees with the chain; run again with --no-cache"}
+		}
+	}
+	if len(e.Files) != len(st.Outputs) {
+		return fmt.Errorf("step %s: the store's entry holds %d files, expected %d; run again with --no-cache", st.Name, len(e.Files), len(st.Outputs))
+	}
+	if err := r.store.MaterializeContext(ctx, e, r.tree); err != nil {
+		var me *verify.MismatchError
+		if errors.As(err, &me) {
+			me.Step = st.Name
+			if me.Meaning == "" {
+				me.Meaning = "the cached copy is damaged; run again with --no-cache to rebuild it"
+			}
+			return me
+		}
+		return fmt.Errorf("step %s: %w", st.Name, err)
+	}
+	for p, h := range e.Files {
+		r.state[p] = fileState{h, "step " + st.Name}
+	}
+	return nil
+}
+
+// pinResults checks the pinned files against what was found, sorted by
+// path, leaving out the paths in skip.
+func pinResults(found, pins, skip map[string]string) []verify.Result {
+	rs := []verify.Result{}
+	for _, p := range chain.SortedPaths(pins) {
+		if _, s := skip[p]; s {
+			continue
+		}
+		got, ok := found[p]
+		res := verify.Result{Path: p, SHA256: got, Expected: pins[p], OK: ok && got == pins[p]}
+		if !ok {
+			res.Problem = "missing"
+		}
+		rs = append(rs, res)
+	}
+	return rs
+}
+
+// logWriter copies a step's output to its log file, keeps the last lines
+// for the report and passes each line to a callback (live progress).
+type logWriter struct {
+	mu      sync.Mutex
+	w       io.Writer
+	partial []byte
+	lines   []string
+	onLine  func(string)
+}
+
+func newLogWriter(w io.Writer, onLine func(string)) *logWriter {
+	return &logWriter{w: w, onLine: onLine}
+}
+
+func (l *logWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.w.Write(b)
+	l.partial = append(l.partial, b...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			break
+		}
+		l.line(string(l.partial[:i]))
+		l.partial = l.partial[i+1:]
+	}
+	if len(l.partial) > 64*1024 { // a runaway line: take it as it is
+		l.line(string(l.partial))
+		l.partial = nil
+	}
+	return n, err
+}
+
+func (l *logWriter) line(s string) {
+	s = strings.TrimRight(s, "\r")
+	l.lines = append(l.lines, s)
+	if len(l.lines) > 2*logTailLines {
+		l.lines = append([]string(nil), l.lines[len(l.lines)-logTailLines:]...)
+	}
+	if l.onLine != nil {
+		l.onLine(s)
+	}
+}
+
+func (l *logWriter) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.partial) > 0 {
+		l.line(string(l.partial))
+		l.partial = nil
+	}
+}
+
+func (l *logWriter) tail() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.lines
+	if len(t) > logTailLines {
+		t = t[len(t)-logTailLines:]
+	}
+	return append([]string(nil), t...)
+}

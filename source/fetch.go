@@ -1,0 +1,309 @@
+package source
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/verify"
+)
+
+// HTTPClient is the client Fetch uses. It has no overall timeout: a
+// download is bounded by the caller's context.
+var HTTPClient = &http.Client{}
+
+// Fetch makes sure src's archive is in the cache under cacheDir and returns
+// its path. It tries src's URLs in order, hashing while it streams into
+// ARCHIVE.part; a .part left by an interrupted download is resumed with a
+// Range request. A finished download is checked against the archive pin
+// or, when the chain pins no archive, by unpacking and checking every
+// pinned file; a file that does not match is deleted and the next mirror
+// tried, so the cache never holds a bad archive. An archive already in the
+// cache is checked the same way and kept if it matches.
+//
+// Progress goes to progress (which may be nil): a live line when it is a
+// terminal, plain lines otherwise. A local source has nothing to fetch:
+// Fetch returns "" and no error. Cancelling ctx stops the download and keeps
+// the .part for the next Fetch.
+func Fetch(ctx context.Context, src chain.Source, cacheDir string, progress io.Writer) (string, error) {
+	if src.Local != nil {
+		return "", nil
+	}
+	if len(src.URLs) == 0 {
+		return "", fmt.Errorf("source %s: no URL to fetch from; supply it with --source %s=PATH", src.Name, src.Name)
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	dest := ArchivePath(src, cacheDir)
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	if _, err := os.Stat(dest); err == nil {
+		sum, err := verify.File(dest)
+		if err != nil {
+			return "", fmt.Errorf("source %s: %w", src.Name, err)
+		}
+		if err := checkArchive(ctx, src, dest, sum, cacheDir); err == nil {
+			fmt.Fprintf(progress, "%s: %s is in the cache and matches its pins\n", src.Name, ArchiveName(src))
+			return dest, nil
+		} else if ctx.Err() != nil {
+			return "", ctx.Err()
+		} else {
+			fmt.Fprintf(progress, "%s: removing cached %s: %v\n", src.Name, ArchiveName(src), err)
+			if err := os.Remove(dest); err != nil {
+				return "", fmt.Errorf("source %s: %w", src.Name, err)
+			}
+		}
+	}
+	part := dest + ".part"
+	var errs []error
+	for _, u := range src.URLs {
+		for attempt := 0; attempt < 2; attempt++ {
+			resumed := false
+			if fi, err := os.Stat(part); err == nil && fi.Size() > 0 {
+				resumed = true
+			}
+			sum, err := download(ctx, src, u, part, progress)
+			if err != nil {
+				if ctx.Err() != nil {
+					return "", fmt.Errorf("source %s: fetch %s: %w (the partial download is kept in %s)", src.Name, u, ctx.Err(), part)
+				}
+				errs = append(errs, fmt.Errorf("%s: %w", u, err))
+				break
+			}
+			err = checkArchive(ctx, src, part, sum, cacheDir)
+			if err == nil {
+				if err := os.Rename(part, dest); err != nil {
+					return "", fmt.Errorf("source %s: %w", src.Name, err)
+				}
+				if err := syncDir(filepath.Dir(dest)); err != nil {
+					return "", fmt.Errorf("source %s: %w", src.Name, err)
+				}
+				return dest, nil
+			}
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			// Never keep a file that does not match.
+			os.Remove(part)
+			errs = append(errs, fmt.Errorf("%s: %w", u, err))
+			fmt.Fprintf(progress, "%s: %s from %s does not match, deleted: %v\n", src.Name, ArchiveName(src), u, err)
+			if !resumed {
+				break
+			}
+			// The resumed prefix may have been the bad part: start over once.
+		}
+	}
+	return "", fmt.Errorf("source %s: no mirror gave a matching %s:\n%w", src.Name, ArchiveName(src), errors.Join(errs...))
+}
+
+// checkArchive checks a downloaded or imported archive whose SHA-256 is
+// sum: against the archive pin if the chain has one, else by unpacking its
+// pinned files into the cache (which Open then uses).
+func checkArchive(ctx context.Context, src chain.Source, name, sum, cacheDir string) error {
+	if src.ArchiveSHA256 != "" {
+		if sum != src.ArchiveSHA256 {
+			return &verify.MismatchError{Source: src.Name, Path: ArchiveName(src), Expected: src.ArchiveSHA256, Actual: sum,
+				Meaning: "the file is not the pinned archive"}
+		}
+		return nil
+	}
+	return installFresh(ctx, src, unpackDir(src, cacheDir), func(tmp string) error {
+		return unpack(ctx, src, name, tmp)
+	})
+}
+
+// download appends what url serves to part (resuming from its current size
+// with a Range request) and returns the SHA-256 of the whole file.
+func download(ctx context.Context, src chain.Source, rawURL, part string, progress io.Writer) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", err
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("unsupported URL scheme %q (want http or https)", u.Scheme)
+	}
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	have, err := io.Copy(h, f) // hash what an earlier download left
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", part, err)
+	}
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("User-Agent", "bootchain")
+	if have > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
+		// Compressed transfer encodings would make byte offsets meaningless.
+		req.Header.Set("Accept-Encoding", "identity")
+	}
+	resp, err := HTTPClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+
+	total := int64(-1)
+	switch {
+	case resp.StatusCode == http.StatusPartialContent && have > 0:
+		start, size, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != have {
+			return "", fmt.Errorf("server answered a request for bytes %d- with Content-Range %q", have, resp.Header.Get("Content-Range"))
+		}
+		total = size
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && have > 0:
+		// The partial file is already as long as the archive: check it.
+		return hex.EncodeToString(h.Sum(nil)), nil
+	case resp.StatusCode == http.StatusOK:
+		// A fresh download, or the server ignored Range: start over.
+		if err := f.Truncate(0); err != nil {
+			return "", err
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return "", err
+		}
+		h.Reset()
+		have = 0
+		total = resp.ContentLength
+	default:
+		return "", fmt.Errorf("HTTP %s", resp.Status)
+	}
+
+	p := newMeter(progress, src.Name, rawURL, have, total)
+	n, err := io.Copy(io.MultiWriter(f, h, p), resp.Body)
+	serr := f.Sync()
+	p.done(err)
+	if err != nil {
+		return "", fmt.Errorf("download interrupted after %d bytes: %w", have+n, err)
+	}
+	if serr != nil {
+		return "", serr
+	}
+	if total >= 0 && have+n != total {
+		return "", fmt.Errorf("download ended at %d of %d bytes", have+n, total)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// parseContentRange parses "bytes START-END/SIZE" (SIZE may be "*", then -1).
+func parseContentRange(s string) (start, size int64, ok bool) {
+	rest, found := strings.CutPrefix(s, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	rng, sz, found := strings.Cut(rest, "/")
+	if !found {
+		return 0, 0, false
+	}
+	a, _, found := strings.Cut(rng, "-")
+	if !found {
+		return 0, 0, false
+	}
+	start, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || start < 0 {
+		return 0, 0, false
+	}
+	if sz == "*" {
+		return start, -1, true
+	}
+	size, err = strconv.ParseInt(sz, 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return start, size, true
+}
+
+// Import copies src's archive from fromDir (a directory of distfiles, for
+// offline machines) into the cache under cacheDir and returns its path. The
+// file is looked for under ArchiveName(src) and the last element of each
+// URL. It is checked as Fetch checks a download, and only a matching file
+// appears in the cache. A local source has nothing to import ("", nil).
+func Import(src chain.Source, fromDir, cacheDir string) (string, error) {
+	if src.Local != nil {
+		return "", nil
+	}
+	names := []string{}
+	seen := map[string]bool{}
+	for _, n := range append([]string{ArchiveName(src)}, urlBases(src.URLs)...) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return "", fmt.Errorf("source %s: no URL, so no archive name to import; supply it with --source %s=PATH", src.Name, src.Name)
+	}
+	var from string
+	for _, n := range names {
+		p := filepath.Join(fromDir, n)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			from = p
+			break
+		}
+	}
+	if from == "" {
+		return "", fmt.Errorf("source %s: %s has none of %s: %w", src.Name, fromDir, strings.Join(names, ", "), fs.ErrNotExist)
+	}
+	dest := ArchivePath(src, cacheDir)
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	in, err := os.Open(from)
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".import-*")
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), in); err != nil {
+		return "", fmt.Errorf("source %s: import %s: %w", src.Name, from, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return "", fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	if err := checkArchive(context.Background(), src, tmp.Name(), hex.EncodeToString(h.Sum(nil)), cacheDir); err != nil {
+		return "", fmt.Errorf("import %s: %w", from, err)
+	}
+	if err := os.Rename(tmp.Name(), dest); err != nil {
+		return "", fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	if err := syncDir(filepath.Dir(dest)); err != nil {
+		return "", fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	return dest, nil
+}
+
+func urlBases(urls []string) []string {
+	var bs []string
+	for _, u := range urls {
+		bs = append(bs, urlBase(u))
+	}
+	return bs
+}
