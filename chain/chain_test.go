@@ -404,7 +404,14 @@ func TestPlanGolden(t *testing.T) {
 		if i < 2 {
 			cache = "cached"
 		}
-		st.Steps = append(st.Steps, StepState{Key: strings.Repeat(string(rune('a'+i)), 64), Cache: cache})
+		ss := StepState{Key: strings.Repeat(string(rune('a'+i)), 64), Cache: cache}
+		if c.Steps[i].Derive { // the Go twins re-derive every output, from the pinned sources alone
+			ss.Derived = map[string][]string{}
+			for p := range c.Steps[i].Outputs {
+				ss.Derived[p] = nil
+			}
+		}
+		st.Steps = append(st.Steps, ss)
 	}
 	var buf bytes.Buffer
 	if err := c.WritePlan(&buf, st); err != nil {

@@ -18,6 +18,11 @@ type PlanState struct {
 // StepState is one step's cache key and cache state ("cached", "not cached").
 type StepState struct {
 	Key, Cache string
+	// Derived, for a derive step whose commands are known, maps each
+	// pinned output a run re-derives with the Go twins to the outputs of
+	// programs without a twin its derivation rests on (empty: the pinned
+	// sources alone). Nil when unknown or not a derive step.
+	Derived map[string][]string
 }
 
 // WritePlan renders the chain for `bootchain plan`: the digest, the seeds,
@@ -111,8 +116,21 @@ func (c *Chain) WritePlan(w io.Writer, st PlanState) error {
 		total += len(earlier)
 		pf("  inputs   %s: %d files\n", strings.Join(in, ", "), total)
 		pf("  outputs  %d pinned in %s\n", len(s.Outputs), strings.Join(s.OutputsList, " "))
+		var derived map[string][]string
+		if i < len(st.Steps) {
+			derived = st.Steps[i].Derived
+		}
 		for _, p := range SortedPaths(s.Outputs) {
-			pf("    %s  %s\n", s.Outputs[p], p)
+			pf("    %s  %s%s\n", s.Outputs[p], p, derivedMark(derived, p))
+		}
+		if derived != nil {
+			alone := 0
+			for _, g := range derived {
+				if len(g) == 0 {
+					alone++
+				}
+			}
+			pf("  derived  %d of %d outputs by the Go twins, %d from the pinned sources alone\n", len(derived), len(s.Outputs), alone)
 		}
 		if i < len(st.Steps) {
 			pf("  cache    %s\n", st.Steps[i].Cache)
@@ -123,6 +141,19 @@ func (c *Chain) WritePlan(w io.Writer, st PlanState) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// derivedMark is what follows the hash of output p: whether a run
+// re-derives it and, if that rests on a compiler's output, which.
+func derivedMark(derived map[string][]string, p string) string {
+	given, ok := derived[p]
+	switch {
+	case !ok:
+		return ""
+	case len(given) == 0:
+		return "  derived: yes"
+	}
+	return "  derived: yes (given " + strings.Join(given, " ") + ")"
 }
 
 func orUnknown(s string) string {

@@ -31,7 +31,7 @@ func (SandboxBackend) RunStep(ctx context.Context, step chain.Step, root string,
 }
 
 // Backends lists the backend names NewBackend knows.
-var Backends = []string{"sandbox"}
+var Backends = []string{"sandbox", "qemu"}
 
 // NewBackend returns the backend called name.
 func NewBackend(name string) (Backend, error) {
@@ -39,7 +39,7 @@ func NewBackend(name string) (Backend, error) {
 	case "", "sandbox":
 		return SandboxBackend{}, nil
 	case "qemu":
-		return nil, fmt.Errorf("backend qemu: not wired into bootchain run yet; use --backend sandbox")
+		return &QEMUBackend{}, nil
 	}
-	return nil, fmt.Errorf("backend %q: expected one of: sandbox", name)
+	return nil, fmt.Errorf("backend %q: expected one of: sandbox, qemu", name)
 }

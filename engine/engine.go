@@ -64,6 +64,10 @@ type Options struct {
 	NoCache bool
 	// Unverified lets the run continue into the chain's unverified section.
 	Unverified bool
+	// SeedDir, when set, is a directory holding another party's seeds (a
+	// file per seed of the chain, named as the seed, e.g. hex0-seed and
+	// kaem-optional-seed) to run the chain with instead of bootchain's.
+	SeedDir string
 	// Progress receives events; nil means none.
 	Progress Progress
 	// Log receives log messages; nil discards them.
@@ -245,14 +249,9 @@ func checkWorkDir(dir string) error {
 
 func (r *run) run(ctx context.Context) error {
 	c := r.c
-	seeds, err := seedFiles(c)
+	seeds, err := r.seedFiles()
 	if err != nil {
 		return err
-	}
-	for _, s := range seeds {
-		if !s.source {
-			r.report.Seeds[s.name] = s.sha256
-		}
 	}
 	r.cache = r.opts.CacheDir
 	if r.cache == "" {
@@ -294,7 +293,14 @@ func (r *run) run(ctx context.Context) error {
 	r.log.WithFields(logrus.Fields{"chain": c.Name, "backend": r.backend.Name(), "scratch": r.scratch.dir, "steps": r.last + 1}).Info("run started")
 
 	var failed *StepError
-	for i := 0; i <= r.last; i++ {
+	// The qemu backend runs every step in one guest boot (qemu.go).
+	gb, inGuest := r.backend.(*QEMUBackend)
+	if inGuest {
+		if failed, err = r.runGuest(ctx, gb, logs); err != nil {
+			return err
+		}
+	}
+	for i := 0; i <= r.last && !inGuest; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -468,6 +474,9 @@ func (r *run) step(ctx context.Context, i int, logs string) error {
 			}
 			rep.Inputs = pinResults(inputs, inputs, st.Outputs)
 			rep.Outputs = pinResults(entry.Files, st.Outputs, nil)
+			if err := r.deriveOutputs(st, r.tree, rep); err != nil {
+				return fail(err, "", nil)
+			}
 			rep.Seconds = time.Since(start).Seconds()
 			log.Info("step outputs placed from the store")
 			e := ev
@@ -548,24 +557,8 @@ func (r *run) step(ctx context.Context, i int, logs string) error {
 		return fail(fmt.Errorf("step %s: wrote %d file(s) the chain does not declare (the step is strict): %s", st.Name, len(rep.Undeclared), strings.Join(rep.Undeclared, ", ")), root, tail)
 	}
 
-	if st.Derive && !st.Unverified {
-		ds, err := derive(st, r.c.Arch, root)
-		if err != nil {
-			return fail(fmt.Errorf("step %s: %w", st.Name, err), root, tail)
-		}
-		n := 0
-		for i, o := range rep.Outputs {
-			d, ok := ds[o.Path]
-			if !ok {
-				continue
-			}
-			if d.sha256 != o.SHA256 {
-				return fail(fmt.Errorf("step %s: %s: sha256 is %s, but the Go twins derive %s from `%s`; one of the two implementations is wrong", st.Name, o.Path, o.SHA256, d.sha256, d.command), root, tail)
-			}
-			rep.Outputs[i].Derived = true
-			n++
-		}
-		log.WithField("derived", n).Info("outputs re-derived by the Go twins")
+	if err := r.deriveOutputs(st, root, rep); err != nil {
+		return fail(err, root, tail)
 	}
 
 	outputs := map[string]string{}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"path/filepath"
 
 	"github.com/bootchain/bootchain/chain"
@@ -15,7 +16,8 @@ const (
 
 // Plan returns what `bootchain plan` shows beyond the definition: the
 // seeds' hashes and each step's planned cache key with whether the store
-// under cacheDir holds it.
+// under cacheDir holds it, and which outputs a run re-derives with the Go
+// twins when the sources in the cache tell (PlanDerived).
 func Plan(c *chain.Chain, cacheDir string) (chain.PlanState, error) {
 	st := chain.PlanState{Seeds: map[string]string{}, SeedSources: map[string]string{}}
 	seeds, err := seedFiles(c)
@@ -43,6 +45,11 @@ func Plan(c *chain.Chain, cacheDir string) (chain.PlanState, error) {
 			state = Cached
 		}
 		st.Steps = append(st.Steps, chain.StepState{Key: k, Cache: state})
+	}
+	// Which outputs a run re-derives, as far as the sources at hand tell.
+	derived, _ := PlanDerived(context.Background(), c, nil, cacheDir)
+	for i := range st.Steps {
+		st.Steps[i].Derived = derived[i]
 	}
 	return st, nil
 }

@@ -78,7 +78,8 @@ func inspect(name string) (*Manifest, error) {
 		return nil, err
 	}
 	h := sha256.New()
-	if _, err := io.CopyN(h, f, size); err != nil {
+	// A section reader: imageLength leaves a device's offset at its end.
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
 		return nil, fmt.Errorf("read %d bytes: %w", size, err)
 	}
 	m.Image = Blob{Size: size, SHA256: hex.EncodeToString(h.Sum(nil))}

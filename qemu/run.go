@@ -23,6 +23,29 @@ import (
 //go:embed guest/x86/catm.hex0
 var CatmSource []byte
 
+// SHA256CheckSource is the commented hex0 source of sha256check, which a
+// Standalone guest runs on every output: `sha256check LIST OUT` hashes each
+// file LIST names, appends "<actual>  <path>\n" to OUT and prints "OK path"
+// or "FAILED path sha256 X expected Y".
+//
+//go:embed guest/x86/sha256check.hex0
+var SHA256CheckSource []byte
+
+// InitSource is the commented hex0 source of a Standalone guest's init:
+// `init ACTION FIFO OUT1 OUT2 KAEM SCRIPT...` runs KAEM SCRIPT for each
+// SCRIPT whatever the one before did, copies all they print to both OUT
+// files, then halts, powers off or exits as ACTION says.
+//
+//go:embed guest/x86/init.hex0
+var InitSource []byte
+
+// IndirSource is the commented hex0 source of indir: `indir DIR PROGRAM
+// ARG...` changes to DIR and execs PROGRAM, for steps whose working
+// directory is not the root (the kaem seed cannot change directory).
+//
+//go:embed guest/x86/indir.hex0
+var IndirSource []byte
+
 // Paths the protocol adds to the guest root.
 const (
 	GuestDir      = "bootchain"         // everything the protocol adds, but the script

@@ -25,10 +25,13 @@ type Report struct {
 	OK      bool              `json:"ok"`
 	Chain   string            `json:"chain"`
 	Backend string            `json:"backend"`
-	Seeds   map[string]string `json:"seeds"` // seed name -> sha256
-	Digest  string            `json:"digest"`
-	Steps   []StepReport      `json:"steps"`
-	Error   string            `json:"error,omitempty"`
+	Seeds   map[string]string `json:"seeds"` // seed name -> sha256 of the seed the run used
+	// SeedsOurs holds bootchain's own seeds (name -> sha256) when the run
+	// used another party's (bootchain run --seeds DIR); absent otherwise.
+	SeedsOurs map[string]string `json:"seeds_ours,omitempty"`
+	Digest    string            `json:"digest"`
+	Steps     []StepReport      `json:"steps"`
+	Error     string            `json:"error,omitempty"`
 }
 
 // StepReport is one step's part of a Report.

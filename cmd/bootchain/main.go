@@ -4,9 +4,15 @@
 //	bootchain seeds [--arch x86|amd64] --out DIR
 //	bootchain plan [--chain x86]
 //	bootchain run [--chain x86] [--backend sandbox] [--source NAME=PATH]... [--until STEP]
-//	              [--work DIR] [--report FILE] [--no-cache] [--unverified] [--json] [-v]
+//	              [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]
+//	bootchain derive [--chain x86] [--source NAME=PATH]... [--work DIR] [--report FILE]
 //	bootchain verify [--chain x86] DIR
+//	bootchain initramfs [--chain x86] [--until STEP] [--gzip] --out FILE
 //	bootchain fetch [--chain x86] [--from DIR]
+//	bootchain image [--chain x86] [--until STEP] [--unverified] [--source NAME=PATH]...
+//	                [--kernel FILE] [--stub FILE] [--power-off] --out FILE
+//	bootchain image --write DEV [--yes] FILE
+//	bootchain verify-image [--chain NAME ...] FILE
 //
 // Exit status: 0 when everything verified, 1 when a step or a check failed,
 // 2 for a usage error. Errors are one line starting with "bootchain: ".
@@ -31,7 +37,11 @@ commands:
   plan    show a chain's steps, inputs, pins, cache state and digest
   run     run a chain, verifying every step
   verify  check a tree left by any run against a chain's pins
+  initramfs  write the initramfs the qemu backend boots
+  derive  re-derive the stage0 tools' outputs on the host with the Go twins
   fetch   download (or import with --from) a chain's sources into the cache
+  image   build a bootable USB image that runs a chain on bare metal, or write one to a stick
+  verify-image  list what an image boots: kernel, initramfs, command line, hashes
 
 Run "bootchain <command> -h" for a command's flags.
 `
@@ -114,8 +124,16 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdVerify(rest, stdout, stderr)
 	case "fetch":
 		return cmdFetch(ctx, rest, stdout, stderr)
+	case "initramfs":
+		return cmdInitramfs(ctx, rest, stdout, stderr)
+	case "derive":
+		return cmdDerive(ctx, rest, stdout, stderr)
+	case "image":
+		return cmdImage(ctx, rest, stdout, stderr)
+	case "verify-image":
+		return cmdVerifyImage(ctx, rest, stdout, stderr)
 	}
-	return usagef("unknown command %q: expected seeds, plan, run, verify or fetch", cmd)
+	return usagef("unknown command %q: expected seeds, plan, run, verify, fetch, derive or initramfs", cmd)
 }
 
 // newFlags returns a flag set for a subcommand whose errors are returned,
@@ -139,8 +157,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.Usage()
-				return nil, err
+				return nil, err // Parse has printed the usage
 			}
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}

@@ -27,6 +27,8 @@ func TestScripts(t *testing.T) {
 		t.Fatal(err)
 	}
 	sandboxErr := sandbox.Available()
+	qemuErr := qemuAvailable()
+	imageErr := imageToolsAvailable()
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
@@ -41,10 +43,15 @@ func TestScripts(t *testing.T) {
 			switch cond {
 			case "sandbox":
 				return sandboxErr == nil, nil
+			case "qemu":
+				return qemuErr == nil, nil
+			case "image":
+				return imageErr == nil, nil
 			}
 			return false, errors.New("unknown condition " + cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"qemuproc": cmdQEMUProc,
 			// exitcode N PROG ARGS... runs PROG and requires exit status N
 			// (its output is kept for stdout/stderr checks).
 			"exitcode": func(ts *testscript.TestScript, neg bool, args []string) {

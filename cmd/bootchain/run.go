@@ -18,9 +18,10 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "[--chain x86] [--backend sandbox] [--source NAME=PATH]... [--until STEP] [--work DIR] [--report FILE] [--no-cache] [--unverified] [--json] [-v]", stderr)
+	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--until STEP] [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
 	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
-	backendName := fs.String("backend", "sandbox", "where steps run: sandbox (Linux namespaces)")
+	backendName := fs.String("backend", "sandbox", "where steps run: sandbox (Linux namespaces) or qemu (one guest boot whose only userland is the seeds)")
+	qemuOpts := addQEMUFlags(fs)
 	sources := sourceFlags{}
 	fs.Var(sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
 	until := fs.String("until", "", "stop after this step")
@@ -30,6 +31,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	unverified := fs.Bool("unverified", false, "go on into the chain's unverified section")
 	jsonOut := fs.Bool("json", false, "print progress as JSON lines on stdout (logs as JSON on stderr)")
 	verbose := fs.Bool("v", false, "log every step's details")
+	seedDir := fs.String("seeds", "", "run with another party's seeds: a directory holding hex0-seed and kaem-optional-seed (e.g. stage0-posix's bootstrap-seeds/POSIX/x86)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -75,6 +77,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		log.SetOutput(stderr)
 		progress = engine.PlainProgress{W: stderr}
 	}
+	consoleOut := stderr
+	if w, ok := progress.(io.Writer); ok {
+		consoleOut = w // above the live line
+	}
+	if err := qemuOpts.apply(fs, backend, consoleOut); err != nil {
+		return err
+	}
 
 	rep, runErr := engine.Run(ctx, engine.Options{
 		Chain:      c,
@@ -84,6 +93,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		WorkDir:    *work,
 		NoCache:    *noCache,
 		Unverified: *unverified,
+		SeedDir:    *seedDir,
 		Progress:   progress,
 		Log:        log,
 	})
@@ -110,6 +120,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *jsonOut {
 		return nil
 	}
+	writeRunOutputs(stdout, rep, *seedDir)
 	verified, unverifiedRan, cached := 0, 0, 0
 	for _, s := range rep.Steps {
 		switch s.Status {

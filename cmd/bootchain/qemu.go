@@ -1,0 +1,75 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/bootchain/bootchain/engine"
+	"github.com/bootchain/bootchain/qemu"
+)
+
+// qemuFlags are the flags of `bootchain run` that configure the qemu
+// backend.
+type qemuFlags struct {
+	qemu, kernel, accel *string
+	memory, cpus        *int
+	console             *bool
+	idle                *time.Duration
+}
+
+func addQEMUFlags(fs *flag.FlagSet) *qemuFlags {
+	return &qemuFlags{
+		qemu:    fs.String("qemu", "", "qemu backend: the emulator (default "+qemu.QEMUBinary+" from PATH)"),
+		kernel:  fs.String("kernel", "", "qemu backend: the kernel to boot (default the newest /boot/vmlinuz-*)"),
+		accel:   fs.String("accel", string(qemu.AccelAuto), "qemu backend: auto (probe KVM, else TCG), kvm or tcg"),
+		memory:  fs.Int("memory", qemu.DefaultMemoryMiB, "qemu backend: guest memory in MiB"),
+		cpus:    fs.Int("cpus", qemu.DefaultCPUs, "qemu backend: virtual CPUs"),
+		console: fs.Bool("console", false, "qemu backend: copy the guest console to stderr"),
+		idle:    fs.Duration("idle-timeout", qemu.DefaultIdleTimeout, "qemu backend: stop a guest silent for this long (0: never)"),
+	}
+}
+
+// apply configures b from the flags; console receives the guest console
+// when --console is set. Setting a qemu flag for another backend is a
+// usage error.
+func (q *qemuFlags) apply(fs *flag.FlagSet, b engine.Backend, console io.Writer) error {
+	var set []string
+	fs.Visit(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Usage, "qemu backend:") {
+			set = append(set, "--"+f.Name)
+		}
+	})
+	qb, ok := b.(*engine.QEMUBackend)
+	if !ok {
+		if len(set) > 0 {
+			return usagef("%s: %s needs --backend qemu", fs.Name(), strings.Join(set, ", "))
+		}
+		return nil
+	}
+	switch a := qemu.Accel(*q.accel); a {
+	case qemu.AccelAuto, qemu.AccelKVM, qemu.AccelTCG:
+		qb.Accel = a
+	default:
+		return usagef("%s: --accel %s: expected auto, kvm or tcg", fs.Name(), *q.accel)
+	}
+	if *q.memory < 64 {
+		return usagef("%s: --memory %d: expected at least 64 (MiB)", fs.Name(), *q.memory)
+	}
+	if *q.cpus < 1 {
+		return usagef("%s: --cpus %d: expected at least 1", fs.Name(), *q.cpus)
+	}
+	if *q.idle < 0 {
+		return usagef("%s: --idle-timeout %v: expected a duration of 0 or more", fs.Name(), *q.idle)
+	}
+	qb.QEMU, qb.Kernel, qb.MemoryMiB, qb.CPUs = *q.qemu, *q.kernel, *q.memory, *q.cpus
+	qb.IdleTimeout = *q.idle
+	if qb.IdleTimeout == 0 {
+		qb.IdleTimeout = -1 // never
+	}
+	if *q.console {
+		qb.Console = console
+	}
+	return nil
+}

@@ -1,0 +1,421 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/hex0"
+	"github.com/bootchain/bootchain/initramfs"
+	"github.com/bootchain/bootchain/qemu"
+	"github.com/bootchain/bootchain/verify"
+)
+
+// needQEMU skips a test that boots a guest when QEMU or a kernel is missing.
+func needQEMU(t testing.TB) {
+	t.Helper()
+	if _, err := qemu.FindQEMU(""); err != nil {
+		t.Skipf("cannot boot a guest: %v", err)
+	}
+	if _, err := qemu.FindKernel(""); err != nil {
+		t.Skipf("cannot boot a guest: %v", err)
+	}
+}
+
+// qemuOpts runs c in the qemu backend under TCG (KVM is broken on the
+// hosts these tests run on, and its probe costs seconds), with the
+// unpacked kernel kept in the test's cache.
+func (e env) qemuOpts(c *chain.Chain, extra ...qemu.Option) Options {
+	o := e.opts(c)
+	o.Backend = &QEMUBackend{Accel: qemu.AccelTCG, IdleTimeout: time.Minute, Options: extra}
+	return o
+}
+
+// outputHashes lists every step's status and output hashes, the part of a
+// report both backends must agree on.
+func outputHashes(rep *verify.Report) []string {
+	var s []string
+	for _, st := range rep.Steps {
+		s = append(s, st.Name+" "+st.Status)
+		for _, o := range st.Outputs {
+			s = append(s, "  "+o.Path+" "+o.SHA256+" "+o.Expected)
+		}
+	}
+	return s
+}
+
+// TestQEMUMatchesSandbox runs the fixture chain, unverified step included,
+// in the sandbox and in one QEMU guest: every output hash must be the same.
+func TestQEMUMatchesSandbox(t *testing.T) {
+	needSandbox(t)
+	needQEMU(t)
+	c := load(t, fixtureDir)
+	e := newEnv(t)
+	so := e.opts(c)
+	so.Unverified = true
+	want, err := Run(context.Background(), so)
+	if err != nil {
+		t.Fatalf("sandbox: %v", err)
+	}
+
+	qe := newEnv(t)
+	qo := qe.qemuOpts(c)
+	qo.Unverified = true
+	qo.WorkDir = filepath.Join(t.TempDir(), "w")
+	var events []Event
+	qo.Progress = progressFunc(func(ev Event) { events = append(events, ev) })
+	got, err := Run(context.Background(), qo)
+	if err != nil {
+		t.Fatalf("qemu: %v", err)
+	}
+	if got.Backend != "qemu" || !got.OK {
+		t.Errorf("report: backend %q ok %v, want qemu true", got.Backend, got.OK)
+	}
+	if g, w := outputHashes(got), outputHashes(want); !reflect.DeepEqual(g, w) {
+		t.Errorf("qemu outputs differ from the sandbox's:\nqemu:\n%s\nsandbox:\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"))
+	}
+	for i, st := range got.Steps {
+		if st.Cached {
+			t.Errorf("step %s: cached under qemu; a guest run builds everything", st.Name)
+		}
+		for j, o := range st.Outputs {
+			if o.Derived != want.Steps[i].Outputs[j].Derived {
+				t.Errorf("step %s: %s: derived %v under qemu, %v in the sandbox", st.Name, o.Path, o.Derived, want.Steps[i].Outputs[j].Derived)
+			}
+		}
+	}
+	// The same progress as the sandbox: a start and an end per step.
+	kinds := countKinds(events)
+	if kinds[EventStart] != 5 || kinds[EventEnd] != 5 || kinds[EventDone] != 1 {
+		t.Errorf("events: %v, want 5 start, 5 end, 1 done", kinds)
+	}
+	// The tree holds the received files, executables executable, and the
+	// logs hold each step's console output.
+	hello := filepath.Join(qo.WorkDir, "out", "hello")
+	if fi, err := os.Stat(hello); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("out/hello in the tree: %v, %v; want mode 0755", fi, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(qo.WorkDir, "out", "hello.txt")); err != nil || string(b) != "hello from bootchain\n" {
+		t.Errorf("out/hello.txt: %q, %v", b, err)
+	}
+	log, err := os.ReadFile(filepath.Join(qo.WorkDir, workMarker, "logs", "03-data.log"))
+	if err != nil || !strings.Contains(string(log), "+> ./bin/hex0 ./hex/b.hex0 ./out/b") || strings.Contains(string(log), "/bootchain/catm") {
+		t.Errorf("03-data.log: want the step's commands without the protocol's, got %q (%v)", log, err)
+	}
+	// Nothing went into the store: the guest sends no modes.
+	if ents, _ := os.ReadDir(filepath.Join(qe.cache, "store", "steps")); len(ents) != 0 {
+		t.Errorf("the qemu run stored %d entries, want none", len(ents))
+	}
+}
+
+// TestQEMUTampered: the tampered fixture fails at step data, with the
+// sandbox's message, the bad file kept in the work dir.
+func TestQEMUTampered(t *testing.T) {
+	needQEMU(t)
+	c := load(t, tamperedDir)
+	e := newEnv(t)
+	o := e.qemuOpts(c)
+	o.WorkDir = filepath.Join(t.TempDir(), "w")
+	rep, err := Run(context.Background(), o)
+	var se *StepError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v, want a *StepError", err)
+	}
+	const want = "step data: out/b: sha256 is 39bf87566f53343b870427138f09266ead77a082bac480fd1c3552287ff0276e, expected b3bf41e0c0d829af209679a12e430a7634b5f3736cc297654c060382b810631c; the step did not produce the pinned bytes"
+	if err.Error() != want {
+		t.Errorf("err:\n got %s\nwant %s", err, want)
+	}
+	if !errors.Is(err, verify.ErrMismatch) {
+		t.Errorf("err does not match verify.ErrMismatch")
+	}
+	if se.WorkDir != o.WorkDir || len(se.LogTail) == 0 {
+		t.Errorf("StepError: work dir %q, %d log lines; want %q and the log", se.WorkDir, len(se.LogTail), o.WorkDir)
+	}
+	if got := stepStatus(rep); got != "hex0=ok kaem=ok data=failed hello=skipped again=skipped" {
+		t.Errorf("statuses: %s", got)
+	}
+	if h, err := verify.File(filepath.Join(o.WorkDir, "out", "b")); err != nil || !strings.HasPrefix(h, "39bf8756") {
+		t.Errorf("kept out/b: %s, %v", h, err)
+	}
+}
+
+// TestQEMUGuestFailures: the guest's ends that are not a step's output
+// become one-line errors in the right place.
+func TestQEMUGuestFailures(t *testing.T) {
+	needQEMU(t)
+	c := load(t, fixtureDir)
+	e := newEnv(t)
+	t.Run("panic", func(t *testing.T) {
+		// No init: the kernel falls back to a root file system it has not got.
+		_, err := Run(context.Background(), e.qemuOpts(c, qemu.WithAppend("rdinit=/nonexistent")))
+		var pe *qemu.PanicError
+		var se *StepError
+		if !errors.As(err, &pe) || errors.As(err, &se) || strings.Contains(err.Error(), "\n") {
+			t.Fatalf("err = %v, want a one-line kernel panic outside any step", err)
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		o := e.qemuOpts(c)
+		o.Progress = progressFunc(func(ev Event) {
+			if ev.Kind == EventStart && ev.Step == "kaem" {
+				cancel()
+			}
+		})
+		rep, err := Run(ctx, o)
+		if !errors.Is(err, context.Canceled) || err.Error() != "step kaem: context canceled" {
+			t.Fatalf("err = %v, want step kaem: context canceled", err)
+		}
+		if got := stepStatus(rep); got != "hex0=ok kaem=failed data=skipped hello=skipped again=skipped" {
+			t.Errorf("statuses: %s", got)
+		}
+	})
+	t.Run("missing", func(t *testing.T) {
+		o := e.qemuOpts(c)
+		o.Backend.(*QEMUBackend).QEMU = "/nonexistent/qemu"
+		if _, err := Run(context.Background(), o); !errors.Is(err, qemu.ErrNoQEMU) {
+			t.Errorf("no qemu: err = %v, want ErrNoQEMU", err)
+		}
+		o = e.qemuOpts(c)
+		o.Backend.(*QEMUBackend).Kernel = "/nonexistent/vmlinuz"
+		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "/nonexistent/vmlinuz") {
+			t.Errorf("no kernel: err = %v, want one naming the kernel", err)
+		}
+	})
+}
+
+// TestQEMUGuest checks the guest QEMUGuest builds: the same archive every
+// time, enter only when a step needs it, every output's directory there.
+func TestQEMUGuest(t *testing.T) {
+	c := load(t, fixtureDir)
+	e := newEnv(t)
+	archive := func(until string) ([]byte, qemu.Guest) {
+		t.Helper()
+		o := e.opts(c)
+		o.Until = until
+		g, err := QEMUGuest(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ents, err := g.Entries()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := initramfs.Write(&b, ents, initramfs.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes(), g
+	}
+	a1, g := archive("")
+	a2, _ := archive("")
+	if !bytes.Equal(a1, a2) {
+		t.Errorf("two guests of the same chain differ")
+	}
+	var names []string
+	for _, s := range g.Steps {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names, " "); got != enterStep+" hex0 kaem data hello" {
+		t.Errorf("guest steps: %s", got)
+	}
+	if got := strings.Join(g.Steps[4].Argv, " "); got != "/bootchain/enter /out GREETING=unused -- ./hello" {
+		t.Errorf("step hello runs %q", got)
+	}
+	if got := g.KernelArgs(); got != "console=ttyS0 rdinit=/seeds/kaem-optional-seed panic=-1 quiet" {
+		t.Errorf("kernel args: %s", got)
+	}
+	have := map[string]bool{}
+	for _, f := range g.Files {
+		have[f.EntryPath()] = true
+	}
+	for _, p := range []string{"seeds/hex0-seed", "seeds/kaem-minimal.hex0", "hex/b.hex0", "data.kaem", "bin", "bootchain/enter.hex0"} {
+		if !have[p] {
+			t.Errorf("guest root lacks %s", p)
+		}
+	}
+	// Up to data nothing needs enter.
+	_, g = archive("data")
+	for _, f := range g.Files {
+		if strings.HasPrefix(f.EntryPath(), "bootchain/") {
+			t.Errorf("guest up to data holds %s", f.EntryPath())
+		}
+	}
+	if len(g.Steps) != 3 {
+		t.Errorf("guest up to data: %d steps, want 3", len(g.Steps))
+	}
+}
+
+func TestGuestArgv(t *testing.T) {
+	for _, tc := range []struct {
+		dir  string
+		env  []string
+		argv []string
+		want string // or the error's text
+	}{
+		{"/", nil, []string{"./bin/kaem", "x.kaem"}, "./bin/kaem x.kaem"},
+		{"", nil, []string{"a"}, "a"},
+		{"/out", nil, []string{"./hello"}, "/bootchain/enter /out -- ./hello"},
+		{"/", []string{"A=1", "B="}, []string{"p", "q"}, "/bootchain/enter / A=1 B= -- p q"},
+		{"/", nil, []string{"p", "two words"}, `step s: argument "two words" contains ' ', which the qemu guest`},
+		{"/", []string{"A=x#y"}, []string{"p"}, `step s: env "A=x#y" contains '#'`},
+	} {
+		got, err := guestArgv(chain.Step{Name: "s", Dir: tc.dir, Env: tc.env, Argv: tc.argv})
+		s := strings.Join(got, " ")
+		if err != nil {
+			s = err.Error()
+		}
+		if !strings.HasPrefix(s, tc.want) {
+			t.Errorf("dir %q env %q argv %q: got %q, want %q", tc.dir, tc.env, tc.argv, s, tc.want)
+		}
+	}
+}
+
+// TestEnter runs enter, assembled by the Go hex0 assembler, on the host
+// (an i386 program: it needs an x86 Linux kernel with 32-bit support).
+func TestEnter(t *testing.T) {
+	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "386") {
+		t.Skip("enter is an i386 Linux program")
+	}
+	b, err := hex0.Assemble(bytes.NewReader(enterSource))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != 162 {
+		t.Errorf("enter is %d bytes, its header says 162", len(b))
+	}
+	dir := t.TempDir()
+	enter := filepath.Join(dir, "enter")
+	if err := os.WriteFile(enter, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	os.Mkdir(sub, 0o755)
+	env, err := exec.LookPath("env")
+	if err != nil {
+		t.Skip("no env program to run through enter")
+	}
+	pwd, err := exec.LookPath("pwd")
+	if err != nil {
+		t.Skip("no pwd program to run through enter")
+	}
+	if out, err := exec.Command(enter, sub, "A=1", "B=two", "--", env).CombinedOutput(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) || strings.Contains(err.Error(), "exec format error") {
+			t.Skipf("cannot run i386 programs here: %v", err)
+		}
+		t.Fatalf("enter ... env: %v\n%s", err, out)
+	} else if string(out) != "A=1\nB=two\n" {
+		t.Errorf("environment through enter: %q, want exactly A=1 and B=two", out)
+	}
+	if out, err := exec.Command(enter, sub, "--", pwd).Output(); err != nil || strings.TrimSpace(string(out)) != sub {
+		t.Errorf("pwd through enter: %q, %v; want %s", out, err, sub)
+	}
+	// A relative program is found from the new directory.
+	if out, err := exec.Command(enter, sub, "--", "../enter", "/", "--", pwd).Output(); err != nil || string(out) != "/\n" {
+		t.Errorf("../enter from sub: %q, %v", out, err)
+	}
+	for _, args := range [][]string{
+		{},                                      // no DIR
+		{filepath.Join(dir, "nope"), "--", env}, // DIR missing
+		{sub, "A=1", env},                       // no --
+		{sub, "--"},                             // no PROG
+		{sub, "--", filepath.Join(dir, "nope")}, // PROG missing
+	} {
+		err := exec.Command(enter, args...).Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Errorf("enter %q: %v, want exit status 1", args, err)
+		}
+	}
+}
+
+// TestQEMUX86Upstream runs the real x86 chain in one QEMU guest (about
+// five minutes under TCG) and checks every output against its pin, which
+// the sandbox run and upstream's x86.answers share.
+//
+//	BOOTCHAIN_STAGE0_POSIX=/path/to/stage0-posix-1.9.1 go test ./engine -run QEMUX86 -timeout 30m -v
+func TestQEMUX86Upstream(t *testing.T) {
+	tree := os.Getenv("BOOTCHAIN_STAGE0_POSIX")
+	if tree == "" {
+		t.Skip("set BOOTCHAIN_STAGE0_POSIX to an unpacked stage0-posix 1.9.1 tree to run the x86 chain under QEMU")
+	}
+	needQEMU(t)
+	c := load(t, "x86")
+	e := newEnv(t)
+	o := e.qemuOpts(c)
+	o.Sources = map[string]string{"stage0-posix": tree}
+	o.Backend.(*QEMUBackend).IdleTimeout = 10 * time.Minute
+	start := time.Now()
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, st := range rep.Steps {
+		if st.Status != verify.StatusOK {
+			t.Errorf("step %s: %s", st.Name, st.Status)
+		}
+		for _, out := range st.Outputs {
+			if !out.OK || out.SHA256 != c.Steps[c.StepIndex(st.Name)].Outputs[out.Path] {
+				t.Errorf("step %s: %s: %s, pinned %s", st.Name, out.Path, out.SHA256, out.Expected)
+			}
+			n++
+		}
+	}
+	t.Logf("x86 chain under qemu: %d outputs verified in %v", n, time.Since(start).Round(time.Second))
+}
+
+// BenchmarkFixtureQEMU runs the fixture chain in the sandbox and in one
+// QEMU guest (TCG), and reports both wall times and the time from Run's
+// start to the guest's first step (boot, the kernel, catm's assembly).
+//
+//	go test ./engine -run '^$' -bench FixtureQEMU -benchtime 3x
+func BenchmarkFixtureQEMU(b *testing.B) {
+	needQEMU(b)
+	c, err := chain.Load(fixtureDir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sandboxTime, qemuTime, first time.Duration
+	sandboxOK := true
+	for b.Loop() {
+		if sandboxOK {
+			o := Options{Chain: c, CacheDir: b.TempDir(), TempDir: b.TempDir()}
+			t0 := time.Now()
+			if _, err := Run(context.Background(), o); err != nil {
+				sandboxOK = false
+				b.Logf("sandbox: %v (not compared)", err)
+			}
+			sandboxTime += time.Since(t0)
+		}
+		o := Options{Chain: c, CacheDir: b.TempDir(), TempDir: b.TempDir(), Backend: &QEMUBackend{Accel: qemu.AccelTCG}}
+		t0 := time.Now()
+		var firstAt time.Duration
+		o.Progress = progressFunc(func(ev Event) {
+			if ev.Kind == EventStart && firstAt == 0 {
+				firstAt = time.Since(t0)
+			}
+		})
+		if _, err := Run(context.Background(), o); err != nil {
+			b.Fatal(err)
+		}
+		qemuTime += time.Since(t0)
+		first += firstAt
+	}
+	n := float64(b.N)
+	b.ReportMetric(qemuTime.Seconds()/n, "qemu-s/run")
+	b.ReportMetric(first.Seconds()/n, "first-step-s")
+	if sandboxOK {
+		b.ReportMetric(sandboxTime.Seconds()/n, "sandbox-s/run")
+	}
+	b.ReportMetric(0, "ns/op")
+}
