@@ -13,12 +13,13 @@ import (
 )
 
 func cmdInitramfs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("initramfs", "[--chain x86] [--source NAME=PATH]... [--until STEP] [--unverified] [--gzip] --out FILE", stderr)
+	fs := newFlags("initramfs", "[--chain x86] [--source NAME=PATH]... [--until STEP] [--unverified] [--seeds DIR] [--gzip] --out FILE", stderr)
 	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
 	sources := sourceFlags{}
 	fs.Var(sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
 	until := fs.String("until", "", "the guest runs the steps up to this one")
 	unverified := fs.Bool("unverified", false, "include the chain's unverified section")
+	seedDir := fs.String("seeds", "", "boot another party's seeds, as run --seeds does: a directory holding hex0-seed and kaem-optional-seed")
 	gzip := fs.Bool("gzip", false, "compress the archive (deterministic gzip)")
 	out := fs.String("out", "", "write the archive to this file")
 	pos, err := parse(fs, args)
@@ -43,7 +44,7 @@ func cmdInitramfs(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return usagef("initramfs: --source %s: chain %s has no source %s", n, c.Name, n)
 		}
 	}
-	g, err := engine.QEMUGuest(ctx, engine.Options{Chain: c, Sources: sources, Until: *until, Unverified: *unverified})
+	g, err := engine.QEMUGuest(ctx, engine.Options{Chain: c, Sources: sources, Until: *until, Unverified: *unverified, SeedDir: *seedDir})
 	if err != nil {
 		return err
 	}
