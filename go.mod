@@ -3,6 +3,7 @@ module github.com/bootchain/bootchain
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/sirupsen/logrus v1.10.2
 	github.com/u-root/u-root v0.16.0
 	github.com/ulikunitz/xz v0.5.17

@@ -70,6 +70,16 @@ type Options struct {
 	SeedDir string
 	// Progress receives events; nil means none.
 	Progress Progress
+	// BeforeStep, when set, is called before each step runs (or its
+	// outputs are placed from the store) with what it starts from; an
+	// error ends the run.
+	BeforeStep func(ctx context.Context, v StepView) error
+	// AfterStep, when set, is called after each step, passed or failed
+	// (step.go). Stop ends the run there without error; after a failed
+	// step the run ends whatever it returns; an error ends the run. The
+	// next step does not start until it returns: under qemu the guest
+	// waits for the host (qemu.Guest.Pause).
+	AfterStep func(ctx context.Context, v StepView) (StepAction, error)
 	// Log receives log messages; nil discards them.
 	Log logrus.FieldLogger
 }
@@ -132,6 +142,9 @@ type run struct {
 	opened  map[string]bool
 	report  *verify.Report
 	last    int // index of the last step to run
+	// hookInputs holds the tree each step started from, for AfterStep.
+	hookInputs map[int]map[string]string
+	stopped    bool // the AfterStep hook said Stop
 }
 
 // Run runs opts.Chain and returns its report, which is complete as far as
@@ -299,6 +312,12 @@ func (r *run) run(ctx context.Context) error {
 		if failed, err = r.runGuest(ctx, gb, logs); err != nil {
 			return err
 		}
+		if failed == nil && !r.stopped && r.last >= 0 {
+			// The guest has finished: the last step's hook runs now.
+			if _, err := r.afterStep(ctx, r.last, nil, logs); err != nil {
+				return err
+			}
+		}
 	}
 	for i := 0; i <= r.last && !inGuest; i++ {
 		if err := ctx.Err(); err != nil {
@@ -311,6 +330,18 @@ func (r *run) run(ctx context.Context) error {
 			}
 			failed = se
 			break
+		}
+		if stop, err := r.afterStep(ctx, i, nil, logs); err != nil {
+			return err
+		} else if stop {
+			break
+		}
+	}
+	if failed != nil && r.opts.AfterStep != nil {
+		if i := r.c.StepIndex(failed.Step); i >= 0 {
+			if _, err := r.afterStep(ctx, i, failed, logs); err != nil {
+				return err
+			}
 		}
 	}
 	if r.last < len(c.Steps)-1 && failed == nil {
@@ -465,6 +496,9 @@ func (r *run) step(ctx context.Context, i int, logs string) error {
 			return fail(fmt.Errorf("step %s: %w", st.Name, err), "", nil)
 		}
 		if found {
+			if err := r.beforeStep(ctx, i, inputs, true, r.tree); err != nil {
+				return err
+			}
 			if err := r.fromStore(ctx, st, entry); err != nil {
 				return fail(err, "", nil)
 			}
@@ -486,6 +520,9 @@ func (r *run) step(ctx context.Context, i int, logs string) error {
 		}
 	}
 
+	if err := r.beforeStep(ctx, i, inputs, false, r.tree); err != nil {
+		return err
+	}
 	// Build a fresh root: the tree as it stands, the step's files only.
 	root := filepath.Join(r.scratch.dir, fmt.Sprintf("step-%02d-%s", i+1, st.Name))
 	os.RemoveAll(root)

@@ -343,6 +343,8 @@ func (r *run) runGuest(ctx context.Context, b *QEMUBackend, logs string) (*StepE
 	if err != nil {
 		return nil, err
 	}
+	// An auditor's hook decides between steps: the guest waits for it.
+	p.guest.Pause = r.opts.AfterStep != nil
 	for i := 0; i <= r.last; i++ {
 		if st := r.c.Steps[i]; st.Strict {
 			r.log.WithField("step", st.Name).Info("strict: the guest cannot list the files a step leaves, so undeclared files are not checked under qemu")
@@ -359,8 +361,11 @@ func (r *run) runGuest(ctx context.Context, b *QEMUBackend, logs string) (*StepE
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.flushUser()
-	if runErr == nil {
+	if runErr == nil || errors.Is(runErr, errStopped) {
 		return nil, nil
+	}
+	if g.hookErr != nil {
+		return nil, g.hookErr
 	}
 	return g.fail(ctx, runErr)
 }
@@ -384,6 +389,7 @@ type guestRun struct {
 	partial []byte     // console bytes not yet written to user: an unfinished line
 	stepLog lineFilter // the console, less the protocol's echoes, to lw
 	ready   bool
+	hookErr error // the AfterStep hook's error, between steps
 }
 
 // Write receives the guest console (already text) from package qemu.
@@ -435,7 +441,23 @@ func (g *guestRun) event(e qemu.Event) error {
 	st := r.c.Steps[i]
 	rep := &r.report.Steps[i]
 	switch e.Kind {
+	case qemu.EventWait:
+		// The step before has ended: the hook decides whether to go on.
+		if i > 0 {
+			if stop, err := r.afterStep(g.ctx, i-1, nil, g.logs); err != nil {
+				g.hookErr = err // between steps: no step failed
+				return err
+			} else if stop {
+				return errStopped
+			}
+		}
+		return r.beforeStep(g.ctx, i, g.p.inputs[i], false, r.tree)
 	case qemu.EventBegin:
+		if !g.p.guest.Pause {
+			if err := r.beforeStep(g.ctx, i, g.p.inputs[i], false, r.tree); err != nil {
+				return err
+			}
+		}
 		if !g.ready {
 			g.ready = true
 			r.log.WithField("seconds", fmt.Sprintf("%.2f", time.Since(g.began).Seconds())).Info("first guest step started")

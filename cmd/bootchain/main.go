@@ -5,6 +5,8 @@
 //	bootchain plan [--chain x86]
 //	bootchain run [--chain x86] [--backend sandbox] [--source NAME=PATH]... [--until STEP]
 //	              [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]
+//	bootchain step [--chain x86] [--backend sandbox|qemu] [--source NAME=PATH]... [--until STEP]
+//	               [--report FILE] [--work DIR]
 //	bootchain derive [--chain x86] [--source NAME=PATH]... [--work DIR] [--report FILE]
 //	bootchain verify [--chain x86] DIR
 //	bootchain initramfs [--chain x86] [--until STEP] [--gzip] --out FILE
@@ -36,6 +38,7 @@ commands:
   seeds   write the seeds (hex0-seed, kaem-optional-seed) into a directory
   plan    show a chain's steps, inputs, pins, cache state and digest
   run     run a chain, verifying every step
+  step    run a chain one step at a time, showing and checking each (for auditors)
   verify  check a tree left by any run against a chain's pins
   initramfs  write the initramfs the qemu backend boots
   derive  re-derive the stage0 tools' outputs on the host with the Go twins
@@ -120,6 +123,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdPlan(rest, stdout, stderr)
 	case "run":
 		return cmdRun(ctx, rest, stdout, stderr)
+	case "step":
+		return cmdStep(ctx, rest, os.Stdin, stdout, stderr)
 	case "verify":
 		return cmdVerify(rest, stdout, stderr)
 	case "fetch":

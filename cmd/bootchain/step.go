@@ -1,0 +1,639 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/engine"
+	"github.com/bootchain/bootchain/verify"
+)
+
+// stepPrompt is what `bootchain step` asks after each step.
+const stepPrompt = "[c]ontinue, [r]un to STEP, [s]how FILE, [w]rite FILE HOSTPATH, [q]uit> "
+
+// pageLines is how many lines `show` prints before asking for more.
+const pageLines = 32
+
+func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("step", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--until STEP] [--report FILE] [--work DIR] [--no-cache] [--unverified] [-v]", stderr)
+	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
+	backendName := fs.String("backend", "sandbox", "where steps run: sandbox (Linux namespaces) or qemu (one guest boot, paused between steps)")
+	qemuOpts := addQEMUFlags(fs)
+	sources := sourceFlags{}
+	fs.Var(sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
+	until := fs.String("until", "", "run to this step without asking, then stop (non-interactive)")
+	work := fs.String("work", "", "leave the tree (upstream layout) and the step logs in this directory")
+	reportPath := fs.String("report", "", "write the JSON report of the steps run to this file")
+	noCache := fs.Bool("no-cache", false, "run every step even when the cache holds its outputs")
+	unverified := fs.Bool("unverified", false, "go on into the chain's unverified section")
+	verbose := fs.Bool("v", false, "log every step's details")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("step: unexpected argument %q", pos[0])
+	}
+	backend, err := engine.NewBackend(*backendName)
+	if err != nil {
+		return usagef("step: --%v", err)
+	}
+	c, err := chain.Load(*name)
+	if err != nil {
+		return err
+	}
+	if *until != "" && c.StepIndex(*until) < 0 {
+		return usagef("step: --until %s: chain %s has no such step", *until, c.Name)
+	}
+	for n := range sources {
+		if _, ok := c.Source(n); !ok {
+			return usagef("step: --source %s: chain %s has no source %s", n, c.Name, n)
+		}
+	}
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	if *verbose {
+		log.SetLevel(logrus.InfoLevel)
+	}
+	log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
+	log.SetOutput(stderr)
+	if err := qemuOpts.apply(fs, backend, stderr); err != nil {
+		return err
+	}
+
+	s := &stepper{c: c, out: stdout, lines: newLineReader(stdin), interactive: *until == ""}
+	if s.interactive {
+		fmt.Fprintf(stdout, "chain %s, backend %s: stepping; after each step: %s\n", c.Name, backend.Name(), strings.TrimSuffix(stepPrompt, "> "))
+	}
+	rep, runErr := engine.Run(ctx, engine.Options{
+		Chain:      c,
+		Backend:    backend,
+		Sources:    sources,
+		Until:      *until,
+		WorkDir:    *work,
+		NoCache:    *noCache,
+		Unverified: *unverified,
+		Log:        log,
+		BeforeStep: s.before,
+		AfterStep:  s.after,
+	})
+	if rep != nil && *reportPath != "" {
+		if err := verify.WriteReport(*reportPath, stepsRun(rep)); err != nil {
+			fmt.Fprintf(stderr, "bootchain: report %s: %v\n", *reportPath, err)
+			if runErr == nil {
+				return failure{err}
+			}
+		}
+	}
+	if runErr != nil {
+		printError(stderr, runErr)
+		return failure{runErr}
+	}
+	ran := 0
+	for _, st := range rep.Steps {
+		if st.Status != verify.StatusSkipped {
+			ran++
+		}
+	}
+	fmt.Fprintf(stdout, "chain %s: %d of %d steps run, all verified\n", c.Name, ran, len(c.Steps))
+	return nil
+}
+
+// stepsRun returns rep less the steps that did not run: what a person
+// stepping through a chain saw.
+func stepsRun(rep *verify.Report) *verify.Report {
+	r := *rep
+	r.Steps = []verify.StepReport{}
+	for _, s := range rep.Steps {
+		if s.Status != verify.StatusSkipped {
+			r.Steps = append(r.Steps, s)
+		}
+	}
+	return &r
+}
+
+// stepper shows each step to the person stepping through the chain and
+// asks what to do next.
+type stepper struct {
+	c           *chain.Chain
+	out         io.Writer
+	lines       *lineReader
+	interactive bool
+	runTo       string // the step `r STEP` runs to; empty when stepping
+}
+
+func (s *stepper) before(ctx context.Context, v engine.StepView) error {
+	w := s.out
+	label := ""
+	if v.Cached {
+		label = " (cached: its verified outputs come from the store, it does not run)"
+	}
+	fmt.Fprintf(w, "\n== step %d/%d %s%s\n", v.Index, v.Total, v.Step.Name, label)
+	if v.Step.Describe != "" {
+		fmt.Fprintf(w, "   %s\n", v.Step.Describe)
+	}
+	fmt.Fprintf(w, "   command:     %s\n", strings.Join(v.Step.Argv, " "))
+	if v.Step.Dir != "" && v.Step.Dir != "/" {
+		fmt.Fprintf(w, "   directory:   %s\n", v.Step.Dir)
+	}
+	if len(v.Step.Env) > 0 {
+		fmt.Fprintf(w, "   environment: %s\n", strings.Join(v.Step.Env, " "))
+	}
+	sum := v.InterpreterSHA256
+	if sum == "" {
+		sum = "(not in the step's tree)"
+	}
+	fmt.Fprintf(w, "   interpreter: %s  sha256 %s\n", v.Interpreter, sum)
+	fmt.Fprintf(w, "   inputs:\n")
+	sources := map[string]int{}
+	for _, in := range v.Inputs {
+		if name, ok := strings.CutPrefix(in.Origin, "source "); ok {
+			sources[name]++
+			continue
+		}
+		fmt.Fprintf(w, "     %s  %s  (%s)\n", in.SHA256, in.Path, in.Origin)
+	}
+	for _, name := range slices.Sorted(mapsKeys(sources)) {
+		fmt.Fprintf(w, "     source %s: %d pinned files, each checked against its sha256\n", name, sources[name])
+	}
+	if !v.Cached {
+		fmt.Fprintf(w, "   running...\n")
+	}
+	return nil
+}
+
+func mapsKeys(m map[string]int) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func (s *stepper) after(ctx context.Context, v engine.StepView) (engine.StepAction, error) {
+	s.show(v)
+	failed := v.Err != nil
+	if !failed && s.runTo != "" && s.runTo != v.Step.Name {
+		return engine.Continue, nil
+	}
+	s.runTo = ""
+	if !s.interactive {
+		return engine.Continue, nil
+	}
+	last := v.Index == v.Total
+	for {
+		fmt.Fprint(s.out, stepPrompt)
+		line, err := s.lines.read(ctx)
+		if errors.Is(err, io.EOF) {
+			fmt.Fprintln(s.out, "\n(end of input: quitting)")
+			return engine.Stop, nil
+		}
+		if err != nil {
+			return engine.Stop, fmt.Errorf("interrupted at the prompt after step %s: %w", v.Step.Name, err)
+		}
+		cmd, err := parseStepCommand(line)
+		if err != nil {
+			fmt.Fprintf(s.out, "%v\n", err)
+			continue
+		}
+		switch cmd.kind {
+		case cmdNone:
+		case cmdHelp:
+			fmt.Fprint(s.out, stepHelp)
+		case cmdQuit:
+			return engine.Stop, nil
+		case cmdContinue, cmdRunTo:
+			if failed {
+				fmt.Fprintf(s.out, "step %s failed: the run cannot go on; show or write its files, or quit\n", v.Step.Name)
+				continue
+			}
+			if cmd.kind == cmdContinue {
+				if last {
+					fmt.Fprintln(s.out, "that was the run's last step")
+				}
+				return engine.Continue, nil
+			}
+			i := s.c.StepIndex(cmd.arg)
+			switch {
+			case i < 0:
+				fmt.Fprintf(s.out, "chain %s has no step %q\n", s.c.Name, cmd.arg)
+			case i+1 <= v.Index:
+				fmt.Fprintf(s.out, "step %s has already run; name a later step\n", cmd.arg)
+			case i+1 > v.Total:
+				fmt.Fprintf(s.out, "step %s is past the end of this run (it ends at step %d of %d)\n", cmd.arg, v.Total, len(s.c.Steps))
+			default:
+				s.runTo = cmd.arg
+				return engine.Continue, nil
+			}
+		case cmdShow:
+			if err := s.showFile(ctx, v.Root, cmd.arg); err != nil {
+				fmt.Fprintf(s.out, "show %s: %v\n", cmd.arg, err)
+			}
+		case cmdWrite:
+			if err := writeOut(v.Root, cmd.arg, cmd.host, s.out); err != nil {
+				fmt.Fprintf(s.out, "write %s: %v\n", cmd.arg, err)
+			}
+		}
+	}
+}
+
+const stepHelp = `  c, continue        run the next step
+  r, run STEP        run up to STEP without asking, then ask again
+  s, show FILE       show FILE of this step's tree: text, or a hex dump
+  w, write FILE HOST copy FILE of this step's tree to HOST (a file or a directory)
+  q, quit            stop here and write the report of the steps run
+FILE is a path in the step's tree (inputs and outputs), e.g. bin/hex0.
+`
+
+// show prints what a step did: its outputs against their pins, and the
+// end of its log.
+func (s *stepper) show(v engine.StepView) {
+	w := s.out
+	status := "ok"
+	switch {
+	case v.Err != nil:
+		status = "FAILED"
+	case v.Report.Status == verify.StatusUnverified:
+		status = "unverified (ran; no result is claimed)"
+	}
+	if v.Cached {
+		status += " (cached)"
+	}
+	fmt.Fprintf(w, "-- step %d/%d %s: %s\n", v.Index, v.Total, v.Step.Name, status)
+	if v.Err != nil {
+		fmt.Fprintf(w, "   error: %s\n", oneLine(v.Err.Error()))
+	}
+	if len(v.Report.Outputs) > 0 {
+		fmt.Fprintf(w, "   outputs:\n")
+	}
+	for _, o := range v.Report.Outputs {
+		verdict := "ok"
+		if !o.OK {
+			verdict = "MISMATCH"
+			if o.Problem != "" {
+				verdict = "FAILED: " + o.Problem
+			}
+		}
+		if o.Derived {
+			verdict += ", derived: yes"
+		}
+		actual := o.SHA256
+		if actual == "" {
+			actual = "(none)"
+		}
+		fmt.Fprintf(w, "     %s\n       expected %s\n       actual   %s  %s\n", o.Path, o.Expected, actual, verdict)
+	}
+	for _, u := range v.Report.Undeclared {
+		fmt.Fprintf(w, "     undeclared: %s\n", u)
+	}
+	switch {
+	case v.Cached:
+		fmt.Fprintf(w, "   log: none (the step did not run)\n")
+	case len(v.LogTail) == 0:
+		fmt.Fprintf(w, "   log: empty\n")
+	default:
+		fmt.Fprintf(w, "   log (last %d lines):\n", len(v.LogTail))
+		for _, l := range v.LogTail {
+			fmt.Fprintf(w, "     | %s\n", strings.Map(printable, l))
+		}
+	}
+}
+
+func printable(r rune) rune {
+	if r < 0x20 && r != '\t' || r == 0x7f {
+		return '.'
+	}
+	return r
+}
+
+// openInTree opens the file p (slash-separated, relative to the step's
+// tree) without leaving the tree.
+func openInTree(root, p string) (*os.File, error) {
+	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	if p == "" {
+		p = "."
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Open(filepath.FromSlash(p))
+}
+
+// showFile prints the file p of the tree: text as it is, anything else as
+// a hex dump, a page at a time; a directory as its listing.
+func (s *stepper) showFile(ctx context.Context, root, p string) error {
+	f, err := openInTree(root, p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		ents, err := f.ReadDir(-1)
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+		for _, e := range ents {
+			name := e.Name()
+			if e.IsDir() {
+				name += "/"
+			}
+			fmt.Fprintf(s.out, "  %s\n", name)
+		}
+		return nil
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	var lines []string
+	if isText(b) {
+		fmt.Fprintf(s.out, "%s: %d bytes, text, sha256 %s\n", p, len(b), hex.EncodeToString(sum[:]))
+		lines = strings.SplitAfter(string(b), "\n")
+		if lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1]
+		}
+		for i, l := range lines {
+			lines[i] = strings.TrimRight(l, "\n")
+		}
+	} else {
+		fmt.Fprintf(s.out, "%s: %d bytes, binary, sha256 %s\n", p, len(b), hex.EncodeToString(sum[:]))
+		lines = hexDump(b)
+	}
+	for i := 0; i < len(lines); i += pageLines {
+		if i > 0 {
+			fmt.Fprintf(s.out, "--more? (%d of %d lines shown) [y/N] ", i, len(lines))
+			ans, err := s.lines.read(ctx)
+			if err != nil || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ans)), "y") {
+				fmt.Fprintln(s.out)
+				return nil
+			}
+		}
+		for _, l := range lines[i:min(i+pageLines, len(lines))] {
+			fmt.Fprintf(s.out, "%s\n", l)
+		}
+	}
+	return nil
+}
+
+// isText says whether b reads as text: UTF-8 without control bytes other
+// than tab, newline, carriage return and form feed.
+func isText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// hexDump returns b as xxd prints it: offset, sixteen bytes in groups of
+// two, and the bytes as ASCII.
+func hexDump(b []byte) []string {
+	var lines []string
+	for off := 0; off < len(b); off += 16 {
+		row := b[off:min(off+16, len(b))]
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "%08x: ", off)
+		for i := 0; i < 16; i++ {
+			if i < len(row) {
+				fmt.Fprintf(&sb, "%02x", row[i])
+			} else {
+				sb.WriteString("  ")
+			}
+			if i%2 == 1 {
+				sb.WriteByte(' ')
+			}
+		}
+		sb.WriteByte(' ')
+		for _, c := range row {
+			if c < 0x20 || c >= 0x7f {
+				c = '.'
+			}
+			sb.WriteByte(c)
+		}
+		lines = append(lines, sb.String())
+	}
+	return lines
+}
+
+// writeOut copies the file p of the tree to the host path host (into it,
+// when host is a directory), atomically.
+func writeOut(root, p, host string, out io.Writer) error {
+	in, err := openInTree(root, p)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file")
+	}
+	if hi, err := os.Stat(host); err == nil && hi.IsDir() {
+		host = filepath.Join(host, path.Base(p))
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(host), "."+filepath.Base(host)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, nothing to remove
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(tmp, h), in)
+	if err == nil {
+		err = tmp.Chmod(fi.Mode().Perm())
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), host)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", host, err)
+	}
+	if d, err := os.Open(filepath.Dir(host)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	fmt.Fprintf(out, "wrote %s: %d bytes, sha256 %s\n", host, n, hex.EncodeToString(h.Sum(nil)))
+	return nil
+}
+
+// stepCommandKind is what a line typed at the step prompt asks for.
+type stepCommandKind int
+
+const (
+	cmdNone stepCommandKind = iota // an empty line
+	cmdContinue
+	cmdRunTo
+	cmdShow
+	cmdWrite
+	cmdQuit
+	cmdHelp
+)
+
+// stepCommand is a parsed prompt line.
+type stepCommand struct {
+	kind stepCommandKind
+	arg  string // STEP or FILE
+	host string // HOSTPATH for write
+}
+
+// parseStepCommand parses a line typed at the step prompt. Words are
+// separated by blanks; a word may be quoted with '...' or "..." to hold
+// blanks.
+func parseStepCommand(line string) (stepCommand, error) {
+	words, err := splitWords(line)
+	if err != nil {
+		return stepCommand{}, err
+	}
+	if len(words) == 0 {
+		return stepCommand{kind: cmdNone}, nil
+	}
+	type spec struct {
+		kind  stepCommandKind
+		args  int
+		usage string
+	}
+	var sp spec
+	switch words[0] {
+	case "c", "continue":
+		sp = spec{cmdContinue, 0, "c"}
+	case "r", "run":
+		sp = spec{cmdRunTo, 1, "r STEP"}
+	case "s", "show":
+		sp = spec{cmdShow, 1, "s FILE"}
+	case "w", "write":
+		sp = spec{cmdWrite, 2, "w FILE HOSTPATH"}
+	case "q", "quit", "exit":
+		sp = spec{cmdQuit, 0, "q"}
+	case "h", "help", "?":
+		sp = spec{cmdHelp, 0, "h"}
+	default:
+		return stepCommand{}, fmt.Errorf("unknown command %q: expected c, r STEP, s FILE, w FILE HOSTPATH, q or h", words[0])
+	}
+	if got := len(words) - 1; got != sp.args {
+		return stepCommand{}, fmt.Errorf("%s: expected %d argument(s), found %d (usage: %s)", words[0], sp.args, got, sp.usage)
+	}
+	cmd := stepCommand{kind: sp.kind}
+	if sp.args >= 1 {
+		cmd.arg = words[1]
+	}
+	if sp.args == 2 {
+		cmd.host = words[2]
+	}
+	return cmd, nil
+}
+
+// splitWords splits line on blanks, honouring '...' and "..." quotes.
+func splitWords(line string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	for _, r := range line {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t' || r == '\r' || r == '\n':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 {
+		return nil, fmt.Errorf("unterminated %c quote", quote)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// lineReader reads lines from a reader on its own goroutine, so that a
+// prompt can give up when the context is done.
+type lineReader struct {
+	r     io.Reader
+	lines chan string
+	err   error // set before lines is closed
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{r: r}
+}
+
+func (l *lineReader) read(ctx context.Context) (string, error) {
+	if l.lines == nil {
+		l.lines = make(chan string)
+		go func() {
+			br := bufio.NewReader(l.r)
+			for {
+				s, err := br.ReadString('\n')
+				if s != "" {
+					l.lines <- strings.TrimRight(s, "\r\n")
+				}
+				if err != nil {
+					l.err = err
+					close(l.lines)
+					return
+				}
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case s, ok := <-l.lines:
+		if !ok {
+			if l.err == nil || errors.Is(l.err, io.EOF) {
+				return "", io.EOF
+			}
+			return "", l.err
+		}
+		return s, nil
+	}
+}
