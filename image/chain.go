@@ -40,11 +40,11 @@ type ChainConfig struct {
 // digest the guest shows is always the chain's digest (chain.Chain.Digest),
 // the one `bootchain plan` prints.
 //
-// The guest differs from a sandbox run in ways stage0's steps do not see:
-// one root for the whole run (a step also sees the sources of later steps
-// and what earlier steps wrote without declaring it), the environment of
-// the kernel's init (HOME=/ and TERM=linux, plus every step's env), and no
-// check for undeclared files (strict).
+// Each step runs in its working directory with exactly its environment,
+// as in the sandbox. The guest differs from a sandbox run in ways the
+// chain's steps do not see: one root for the whole run (a step also sees
+// the sources of later steps and what earlier steps wrote without
+// declaring it), and no check for undeclared files (strict).
 func ChainGuest(ctx context.Context, cc ChainConfig) (*qemu.Standalone, error) {
 	c := cc.Chain
 	if c == nil {
@@ -98,9 +98,8 @@ func ChainGuest(ctx context.Context, cc ChainConfig) (*qemu.Standalone, error) {
 		}
 	}
 	opened := map[string]bool{}
-	env := map[string]string{}
 	for i, st := range c.Steps {
-		cs := qemu.CheckStep{Name: st.Name, Argv: st.Argv, Dir: st.Dir, Pins: st.Outputs}
+		cs := qemu.CheckStep{Name: st.Name, Argv: st.Argv, Dir: st.Dir, Env: st.Env, Pins: st.Outputs}
 		if i > last {
 			cs.NotRun = why
 			g.Steps = append(g.Steps, cs)
@@ -116,16 +115,6 @@ func ChainGuest(ctx context.Context, cc ChainConfig) (*qemu.Standalone, error) {
 				return nil, fmt.Errorf("image: step %s: %w", st.Name, err)
 			}
 			g.Files = append(g.Files, files...)
-		}
-		for _, kv := range st.Env {
-			name, value, _ := strings.Cut(kv, "=")
-			if old, ok := env[name]; ok && old != value {
-				return nil, fmt.Errorf("image: step %s: env %s: the guest runs every step with one environment, and an earlier step sets %s=%s", st.Name, kv, name, old)
-			}
-			if _, ok := env[name]; !ok {
-				g.Env = append(g.Env, kv)
-			}
-			env[name] = value
 		}
 		g.Steps = append(g.Steps, cs)
 	}

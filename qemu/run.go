@@ -39,9 +39,10 @@ var SHA256CheckSource []byte
 //go:embed guest/x86/init.hex0
 var InitSource []byte
 
-// IndirSource is the commented hex0 source of indir: `indir DIR PROGRAM
-// ARG...` changes to DIR and execs PROGRAM, for steps whose working
-// directory is not the root (the kaem seed cannot change directory).
+// IndirSource is the commented hex0 source of indir: `indir DIR
+// [NAME=VALUE...] -- PROGRAM ARG...` changes to DIR and execs PROGRAM with
+// exactly the NAME=VALUE environment: a step's working directory and
+// environment, which the kaem seed cannot set.
 //
 //go:embed guest/x86/indir.hex0
 var IndirSource []byte

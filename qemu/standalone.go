@@ -34,7 +34,8 @@ import (
 // steps.kaem checks the tools against the hashes the host computed with the
 // Go hex0 assembler, then for each step: it points report.kaem at the report
 // for a failure of this step's command, prints "step N/T NAME: started", runs
-// the command (through indir when the step has a working directory), and for
+// the command through indir, in the step's working directory and with
+// exactly its environment (as the sandbox runs it), and for
 // each pinned output, in path order, points report.kaem at the report for a
 // mismatch of that file and runs
 //
@@ -78,6 +79,8 @@ type CheckStep struct {
 	Argv []string // argv[0] is a path in the root (relative paths start at Dir)
 	// Dir is the working directory, a path in the root; "" or "/" is the root.
 	Dir string
+	// Env is the step's whole environment, as NAME=value; empty: none.
+	Env []string
 	// Pins maps each output (a path relative to the root) to its expected
 	// SHA-256 in lowercase hex.
 	Pins map[string]string
@@ -95,10 +98,7 @@ type Standalone struct {
 	Kaem  string            // path in the root of the kaem seed: the kernel's init
 	Hex0  string            // path in the root of the hex0 seed
 	Files []initramfs.Entry // the rest of the root, seeds included
-	// Env is the environment of init and so of every step, as NAME=value;
-	// it travels on the kernel command line (see Guest.Env).
-	Env   []string
-	Title string // one line saying what runs, e.g. "chain fixture: offline fixture"
+	Title string            // one line saying what runs, e.g. "chain fixture: offline fixture"
 	Steps []CheckStep
 	End   End // default EndHalt
 	// Consoles are where init copies everything the guest prints; default
@@ -254,11 +254,6 @@ func (s Standalone) check() error {
 	default:
 		return fmt.Errorf("standalone guest: end %q, expected halt, poweroff or exit", s.End)
 	}
-	for _, kv := range s.Env {
-		if !envRE.MatchString(kv) {
-			return fmt.Errorf("standalone guest: environment %q, expected NAME=value with a letter or _ first, then letters, digits or _, and a value without spaces, quotes or control characters", kv)
-		}
-	}
 	if strings.ContainsFunc(s.Title, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return fmt.Errorf("standalone guest: title %q contains control characters", s.Title)
 	}
@@ -280,6 +275,11 @@ func (s Standalone) check() error {
 		for _, a := range st.Argv {
 			if err := checkToken("argument", a); err != nil {
 				return fmt.Errorf("standalone guest: step %s: %w", st.Name, err)
+			}
+		}
+		for _, kv := range st.Env {
+			if !envRE.MatchString(kv) || strings.ContainsAny(kv, kaemSpecial) {
+				return fmt.Errorf("standalone guest: step %s: environment %q, expected NAME=value with a letter or _ first, then letters, digits or _, and a value without blanks, quotes, '#', '\\' or control characters", st.Name, kv)
 			}
 		}
 		if st.Dir != "" && st.Dir != "/" {
@@ -476,11 +476,12 @@ func (t *saText) files() ([]saFile, error) {
 		add(fmt.Sprintf("%s/%d", saTexts, n), t.head(i, failCommand)+t.notComputed()+t.ending(false))
 		point(report(fmt.Sprint(n), fmt.Sprintf("%s/%d", saTexts, n)))
 		say(fmt.Sprintf("%d.start", n), t.label(i)+": started\n")
-		argv := st.Argv
-		if st.Dir != "" && st.Dir != "/" {
-			argv = append([]string{"/" + saIndir, st.Dir}, argv...)
+		dir := st.Dir
+		if dir == "" {
+			dir = "/"
 		}
-		line(argv...)
+		words := append([]string{"/" + saIndir, dir}, st.Env...)
+		line(append(append(words, "--"), st.Argv...)...)
 		for _, p := range t.pins[i] {
 			text := t.head(i, p.k) +
 				fmt.Sprintf("MISMATCH in step %s: %s is missing, unreadable, or not the pinned bytes:\n", st.Name, p.path) +
@@ -675,8 +676,8 @@ func sortedKeys(m map[string]bool) []string {
 // KernelArgs returns the kernel command line that boots the guest's
 // initramfs: both consoles (the serial port last, so that /dev/console and
 // the kernel's own messages reach it at 115200 baud), the kaem seed as
-// init, no screen blanking, and Env.
+// init, and no screen blanking. The steps' environments are in the scripts.
 func (s Standalone) KernelArgs() string {
 	kaem, _ := initramfs.Clean(s.Kaem)
-	return strings.Join(append([]string{"console=tty0", "console=ttyS0,115200", "rdinit=/" + kaem, "consoleblank=0", "quiet"}, s.Env...), " ")
+	return strings.Join([]string{"console=tty0", "console=ttyS0,115200", "rdinit=/" + kaem, "consoleblank=0", "quiet"}, " ")
 }

@@ -28,8 +28,8 @@ import (
 const (
 	initSHA256  = "4989a0322b367f0056ebf2b0fdd0fd1497903ccc95863b77def00c9534c6b4d4"
 	initSize    = 581
-	indirSHA256 = "db63e4f1f067e9e946c863d3c1d74f99aa883e6378ab3794e651e34fb9d747f4"
-	indirSize   = 146
+	indirSHA256 = "4818bd1cd230098a62cb2ad2e0120d7884fbe221a510d202666ad9be16283607"
+	indirSize   = 180
 	toolBase    = 0x08048000
 )
 
@@ -103,7 +103,7 @@ func TestToolComments(t *testing.T) {
 		wantLabel []string
 	}{
 		{"guest/x86/init.hex0", initSize, 15, []string{"_start", "next_script", "copy", "child", "finish", "reboot", "exit", "open_out", "end"}},
-		{"guest/x86/indir.hex0", indirSize, 2, []string{"_start", "exit", "end"}},
+		{"guest/x86/indir.hex0", indirSize, 6, []string{"_start", "find", "found", "exit", "end"}},
 	} {
 		t.Run(filepath.Base(tc.file), func(t *testing.T) {
 			src, err := os.ReadFile(tc.file)
@@ -363,23 +363,29 @@ func TestIndirNative(t *testing.T) {
 	dir := t.TempDir()
 	indir := toolBinary(t, dir, "indir", IndirSource)
 	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
-	os.WriteFile(filepath.Join(dir, "sub", "script"), []byte("#!/bin/sh\npwd\necho \"$@\" \"$X\"\n"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "script"), []byte("#!/bin/sh\npwd\necho \"$@\" \"${X-unset}\"\n"), 0o755)
 	for _, c := range []struct {
 		name   string
 		args   []string
 		status int
 		out    string
 	}{
-		{"relative program", []string{filepath.Join(dir, "sub"), "./script", "a", "b"}, 0, filepath.Join(dir, "sub") + "\na b env\n"},
-		{"relative dir", []string{"sub", "./script"}, 0, filepath.Join(dir, "sub") + "\nenv\n"},
-		{"no such dir", []string{filepath.Join(dir, "none"), "/bin/true"}, 1, ""},
-		{"no program", []string{"sub"}, 1, ""},
-		{"no such program", []string{"sub", "./none"}, 127, ""},
+		{"relative program", []string{filepath.Join(dir, "sub"), "X=set", "--", "./script", "a", "b"}, 0, filepath.Join(dir, "sub") + "\na b set\n"},
+		{"relative dir, no environment", []string{"sub", "--", "./script"}, 0, filepath.Join(dir, "sub") + "\nunset\n"},
+		{"-- among the arguments", []string{"sub", "X=--", "--", "./script", "--", "x"}, 0, filepath.Join(dir, "sub") + "\n-- x --\n"},
+		{"only the given environment", []string{"/", "A=1", "B=2", "--", "/usr/bin/env"}, 0, "A=1\nB=2\n"},
+		{"no such dir", []string{filepath.Join(dir, "none"), "--", "/bin/true"}, 1, ""},
+		{"no --", []string{"sub", "./script"}, 1, ""},
+		{"no --, an environment", []string{"sub", "X=1", "./script"}, 1, ""},
+		{"no program", []string{"sub", "--"}, 1, ""},
+		{"no program, an environment", []string{"sub", "X=1", "--"}, 1, ""},
+		{"too few", []string{"sub"}, 1, ""},
+		{"no such program", []string{"sub", "--", "./none"}, 127, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(indir, c.args...)
 			cmd.Dir = dir
-			cmd.Env = []string{"X=env"}
+			cmd.Env = []string{"X=inherited"}
 			out, err := cmd.CombinedOutput()
 			if got := exitStatus(t, err); got != c.status {
 				t.Errorf("exit status %d, want %d (output %q)", got, c.status, out)
@@ -423,7 +429,7 @@ func saGuest(t *testing.T) (Standalone, string) {
 		Title: "test guest",
 		Steps: []CheckStep{
 			{Name: "hex0", Argv: []string{"seeds/hex0-seed", "src/hex0.hex0", "bin/hex0"}, Pins: map[string]string{"bin/hex0": seed.SHA256}},
-			{Name: "copy", Argv: []string{"/bootchain/catm", "b", "../../bin/hex0"}, Dir: "/out/sub",
+			{Name: "copy", Argv: []string{"/bootchain/catm", "b", "../../bin/hex0"}, Dir: "/out/sub", Env: []string{"A=1", "PATH=/x:/y"},
 				Pins: map[string]string{"out/sub/b": seed.SHA256, "bin/hex0": seed.SHA256}},
 			{Name: "later", NotRun: "in the unverified section", Pins: map[string]string{"bin/later": strings.Repeat("ab", 32)}},
 		},
@@ -662,7 +668,8 @@ func TestStandaloneChecks(t *testing.T) {
 		{"our directory", func(s *Standalone) {
 			s.Files = append(s.Files, initramfs.File{Path: "bootchain/x"})
 		}, "the guest's own files live there"},
-		{"bad env", func(s *Standalone) { s.Env = []string{"A B=1"} }, "expected NAME=value"},
+		{"bad env", func(s *Standalone) { s.Steps[1].Env = []string{"A B=1"} }, "expected NAME=value"},
+		{"env with a comment", func(s *Standalone) { s.Steps[1].Env = []string{"A=#1"} }, "expected NAME=value"},
 		{"dir with dots", func(s *Standalone) { s.Steps[1].Dir = "/out/../x" }, "dir"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -682,7 +689,6 @@ func TestStandaloneGolden(t *testing.T) {
 	s, _ := saGuest(t)
 	s.Consoles = [2]string{}
 	s.End = EndHalt
-	s.Env = []string{"ARCH=x86"}
 	entries, err := s.Entries()
 	if err != nil {
 		t.Fatal(err)
