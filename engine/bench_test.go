@@ -55,7 +55,7 @@ func BenchmarkX86VsChroot(b *testing.B) {
 			into *timing
 			temp string
 		}{{&shm, ""}, {&disk, b.TempDir()}} {
-			o := Options{Chain: c, CacheDir: b.TempDir(), TempDir: t.temp, Sources: map[string]string{"stage0-posix": tree}}
+			o := Options{Chain: c, CacheDir: b.TempDir(), TempDir: t.temp, Sources: map[string]string{"stage0-posix": tree}, Until: "full"}
 			t.into.measure(func() {
 				if _, err := Run(context.Background(), o); err != nil {
 					b.Fatal(err)

@@ -353,6 +353,7 @@ func TestQEMUX86Upstream(t *testing.T) {
 	e := newEnv(t)
 	o := e.qemuOpts(c)
 	o.Sources = map[string]string{"stage0-posix": tree}
+	o.Until = "full" // stage0 only: the Mes steps need the mes and nyacc sources
 	o.Backend.(*QEMUBackend).IdleTimeout = 10 * time.Minute
 	start := time.Now()
 	rep, err := Run(context.Background(), o)
@@ -361,6 +362,9 @@ func TestQEMUX86Upstream(t *testing.T) {
 	}
 	n := 0
 	for _, st := range rep.Steps {
+		if c.StepIndex(st.Name) > c.StepIndex("full") {
+			continue
+		}
 		if st.Status != verify.StatusOK {
 			t.Errorf("step %s: %s", st.Name, st.Status)
 		}

@@ -14,6 +14,9 @@ import (
 // tree (about ten minutes on two cores) and checks upstream's own answers
 // in the tree it leaves. Set BOOTCHAIN_STAGE0_POSIX to the tree (a
 // checkout with submodules, or the release archive) to run it.
+// stage0Status is the x86 chain's status line when a run stops after full.
+const stage0Status = "seed=ok mini=ok full=ok mes-m2=skipped mes=skipped mes-libc=skipped mes-hello=skipped"
+
 func TestX86Upstream(t *testing.T) {
 	tree := os.Getenv("BOOTCHAIN_STAGE0_POSIX")
 	if tree == "" {
@@ -27,12 +30,13 @@ func TestX86Upstream(t *testing.T) {
 	e := newEnv(t)
 	o := e.opts(c)
 	o.Sources = map[string]string{"stage0-posix": tree}
+	o.Until = "full" // stage0 only: the Mes steps need the mes and nyacc sources
 	o.WorkDir = filepath.Join(t.TempDir(), "w")
 	rep, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stepStatus(rep), "seed=ok mini=ok full=ok"; got != want {
+	if got, want := stepStatus(rep), stage0Status; got != want {
 		t.Errorf("steps: %s, want %s", got, want)
 	}
 	// Upstream's answers, read from the tree (the chain pins the same values).
@@ -58,7 +62,7 @@ func TestX86Upstream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stepStatus(rep), "seed=ok(cached) mini=ok(cached) full=ok(cached)"; got != want {
+	if got, want := stepStatus(rep), "seed=ok(cached) mini=ok(cached) full=ok(cached) mes-m2=skipped mes=skipped mes-libc=skipped mes-hello=skipped"; got != want {
 		t.Errorf("second run: %s, want %s", got, want)
 	}
 }
