@@ -32,6 +32,8 @@
 //	    strict                                   # an undeclared file fails the step
 //	    timeout 10m                              # default 30m
 //
+//	default-until full                            # a run without --until stops after this step
+//
 //	section unverified
 //
 // A line whose first non-blank character is `#` is a comment, and ` #` ends a
@@ -74,6 +76,10 @@ type Chain struct {
 	Seeds    []Seed
 	Sources  []Source
 	Steps    []Step
+	// DefaultUntil is the step a run stops after when --until names none
+	// (the `default-until` directive); empty runs every verified step. It lets
+	// a chain keep later steps, which need more sources, out of the plain run.
+	DefaultUntil string
 	// File names where the definition was read from, for messages:
 	// e.g. chain/x86/chain or testdata/chains/fixture/chain.
 	File string

@@ -123,7 +123,7 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 	cases := []tc{
-		{"unknown directive", repl("describe a test chain", "descrbe a test chain"), nil, 3, `expected a directive (chain, describe, arch, seed, seed-source, source, step, section), found "descrbe"`},
+		{"unknown directive", repl("describe a test chain", "descrbe a test chain"), nil, 3, `expected a directive (chain, describe, arch, seed, seed-source, source, step, default-until, section), found "descrbe"`},
 		{"chain not first", repl("chain t\n", ""), nil, 2, "expected `chain t` as the first directive, found \"describe\""},
 		{"chain name differs", repl("chain t\n", "chain u\n"), nil, 2, "expected `chain t`, found \"chain u\""},
 		{"no chain", func(string) string { return "# nothing\n" }, nil, 2, "expected `chain t`, found end of file"},
@@ -165,6 +165,9 @@ func TestParseErrors(t *testing.T) {
 		{"bad timeout", repl("timeout 2m", "timeout soon"), nil, 21, `step two: expected a positive duration after timeout (e.g. 10m), found "soon"`[len("step two: "):]},
 		{"output is a seed", nil, func(m fstest.MapFS) { m["two.sha256"] = &fstest.MapFile{Data: []byte(h3 + "  seeds/kaem\n")} }, 28, "step two: expected outputs apart from the seeds, found seed path seeds/kaem in two.sha256"},
 		{"output twice in a step", repl("outputs two.sha256", "outputs two.sha256 two.sha256"), nil, 28, "step two: expected each output once, found out/two again in two.sha256"},
+		{"default-until unknown step", repl("section unverified\n", "default-until nine\nsection unverified\n"), nil, 32, "expected `default-until` to name a verified step, found \"nine\""},
+		{"default-until unverified step", repl("section unverified\n", "default-until three\nsection unverified\n"), nil, 32, "expected `default-until` to name a verified step, found \"three\""},
+		{"default-until twice", repl("section unverified\n", "default-until one\ndefault-until two\nsection unverified\n"), nil, 33, "expected one `default-until STEP`, found \"default-until two\""},
 		{"section twice", repl("section unverified\n", "section unverified\nsection unverified\n"), nil, 33, "expected one `section unverified`, found a second"},
 		{"bad section", repl("section unverified", "section later"), nil, 32, "expected `section unverified`, found \"section later\""},
 		{"control character", repl("describe first", "describe fi\x01rst"), nil, 17, `expected text, found control or invalid character '\x01'`},

@@ -60,9 +60,11 @@ type parser struct {
 	blockLine  int
 	sawChain   bool
 	unverified bool
-	outputs    map[string]bool // outputs of the steps before the current one
-	src        *Source
-	step       *Step
+	// defaultUntilLine is where `default-until` stood, for its error.
+	defaultUntilLine int
+	outputs          map[string]bool // outputs of the steps before the current one
+	src              *Source
+	step             *Step
 }
 
 // wantName is the chain name the definition must declare, for messages.
@@ -103,6 +105,13 @@ func (p *parser) parse(b []byte) error {
 		return p.errorf("expected at least one `seed` directive, found end of file")
 	case len(p.c.Steps) == 0:
 		return p.errorf("expected at least one `step`, found end of file")
+	}
+	if u := p.c.DefaultUntil; u != "" {
+		i := p.c.StepIndex(u)
+		if i < 0 || p.c.Steps[i].Unverified {
+			p.line = p.defaultUntilLine
+			return p.errorf("expected `default-until` to name a verified step, found %q", u)
+		}
 	}
 	return nil
 }
@@ -240,6 +249,12 @@ func (p *parser) parseLine(raw string) error {
 		})
 		p.step = &p.c.Steps[len(p.c.Steps)-1]
 		p.block, p.blockLine = "step", p.line
+	case "default-until":
+		if len(args) != 1 || p.c.DefaultUntil != "" {
+			return p.errorf("expected one `default-until STEP`, found %q", strings.TrimSpace(line))
+		}
+		p.c.DefaultUntil = args[0]
+		p.defaultUntilLine = p.line
 	case "section":
 		if len(args) != 1 || args[0] != "unverified" {
 			return p.errorf("expected `section unverified`, found %q", strings.TrimSpace(line))
@@ -249,7 +264,7 @@ func (p *parser) parseLine(raw string) error {
 		}
 		p.unverified = true
 	default:
-		return p.errorf("expected a directive (chain, describe, arch, seed, seed-source, source, step, section), found %q", key)
+		return p.errorf("expected a directive (chain, describe, arch, seed, seed-source, source, step, default-until, section), found %q", key)
 	}
 	return nil
 }

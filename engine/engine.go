@@ -200,6 +200,9 @@ func (r *run) emit(e Event) {
 // check validates the options against the chain before anything runs.
 func (r *run) check() error {
 	r.last = len(r.c.Steps) - 1
+	if r.opts.Until == "" {
+		r.opts.Until = r.c.DefaultUntil
+	}
 	if r.opts.Until != "" {
 		i := r.c.StepIndex(r.opts.Until)
 		if i < 0 {

@@ -83,6 +83,30 @@ func stepStatus(rep *verify.Report) string {
 	return strings.Join(s, " ")
 }
 
+// TestDefaultUntil: a chain's default-until ends a run without --until, and
+// --until still reaches past it.
+func TestDefaultUntil(t *testing.T) {
+	needSandbox(t)
+	c := load(t, fixtureDir)
+	c.DefaultUntil = "kaem"
+	e := newEnv(t)
+	rep, err := Run(context.Background(), e.opts(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=skipped hello=skipped again=skipped"; got != want {
+		t.Errorf("default run: %s, want %s", got, want)
+	}
+	o := e.opts(c)
+	o.Until = "hello"
+	if rep, err = Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stepStatus(rep), "hex0=ok(cached) kaem=ok(cached) data=ok hello=ok again=skipped"; got != want {
+		t.Errorf("--until hello: %s, want %s", got, want)
+	}
+}
+
 func TestFixture(t *testing.T) {
 	needSandbox(t)
 	c := load(t, fixtureDir)

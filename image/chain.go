@@ -130,6 +130,9 @@ func lastStep(cc ChainConfig) (int, string, error) {
 	c := cc.Chain
 	last := len(c.Steps) - 1
 	why := ""
+	if cc.Until == "" {
+		cc.Until = c.DefaultUntil
+	}
 	if cc.Until != "" {
 		i := c.StepIndex(cc.Until)
 		if i < 0 {
