@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -183,79 +182,7 @@ func TestSHA256CheckComments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	labelRe := regexp.MustCompile(`^# (\w+): \(offset 0x([0-9A-F]+), address 0x([0-9A-F]{8})\)`)
-	offRe := regexp.MustCompile(`^([0-9A-F]{3})  `)
-	jumpRe := regexp.MustCompile(`^[0-9A-F]{3}  (j\w+|call|loop) (\w+) \(to 0x([0-9A-F]+)\)`)
-	labels := map[string]int{}
-	type jump struct {
-		line, target int
-		label        string
-		want         int
-	}
-	var jumps []jump
-	off := 0
-	for i, line := range strings.Split(string(src), "\n") {
-		n := i + 1
-		code, comment, hasComment := strings.Cut(line, "#")
-		if m := labelRe.FindStringSubmatch(line); m != nil {
-			o, _ := strconv.ParseInt(m[2], 16, 64)
-			a, _ := strconv.ParseInt(m[3], 16, 64)
-			if int(o) != off || a != sha256checkBase+o {
-				t.Errorf("line %d: label %s says offset %#x address %#x; it is at offset %#x", n, m[1], o, a, off)
-			}
-			labels[m[1]] = off
-			continue
-		}
-		fields := strings.Fields(code)
-		if len(fields) == 0 {
-			continue
-		}
-		var b []byte
-		for _, f := range fields {
-			v, err := hex.DecodeString(f)
-			if err != nil || len(v) != 1 {
-				t.Fatalf("line %d: %q is not one byte in hex", n, f)
-			}
-			b = append(b, v[0])
-		}
-		comment = strings.TrimSpace(comment)
-		m := offRe.FindStringSubmatch(comment)
-		if !hasComment || m == nil {
-			t.Errorf("line %d: bytes without an offset comment", n)
-		} else if o, _ := strconv.ParseInt(m[1], 16, 64); int(o) != off {
-			t.Errorf("line %d: comment says offset %s, the bytes are at %03X", n, m[1], off)
-		}
-		if j := jumpRe.FindStringSubmatch(comment); j != nil {
-			want, _ := strconv.ParseInt(j[3], 16, 64)
-			var target int
-			switch {
-			case len(b) == 2 && (b[0]>>4 == 7 || b[0] == 0xEB || b[0] == 0xE2):
-				target = off + 2 + int(int8(b[1]))
-			case len(b) == 5 && (b[0] == 0xE8 || b[0] == 0xE9):
-				target = off + 5 + int(int32(binary.LittleEndian.Uint32(b[1:])))
-			case len(b) == 6 && b[0] == 0x0F && b[1]>>4 == 8:
-				target = off + 6 + int(int32(binary.LittleEndian.Uint32(b[2:])))
-			default:
-				t.Errorf("line %d: %s with bytes % X is not a jump this test decodes", n, j[1], b)
-			}
-			jumps = append(jumps, jump{n, target, j[2], int(want)})
-		}
-		off += len(b)
-	}
-	if off != sha256checkSize {
-		t.Errorf("source has %d bytes, want %d", off, sha256checkSize)
-	}
-	if labels["end"] != off {
-		t.Errorf("end label at %#x, want %#x", labels["end"], off)
-	}
-	if len(jumps) < 40 {
-		t.Errorf("found %d jumps, want the 40 or more the program has: is the format still parsed?", len(jumps))
-	}
-	for _, j := range jumps {
-		if j.target != j.want || labels[j.label] != j.want {
-			t.Errorf("line %d: jump to %s says 0x%X; the bytes go to 0x%X, the label is at 0x%X", j.line, j.label, j.want, j.target, labels[j.label])
-		}
-	}
+	checkHex0Comments(t, src, sha256checkSize, 40, []string{"end"})
 }
 
 // sha256checkSizes are the lengths where SHA-256's padding and the
