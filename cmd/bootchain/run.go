@@ -36,24 +36,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("run: unexpected argument %q", pos[0])
-	}
-	backend, err := engine.NewBackend(*backendName)
-	if err != nil {
-		return usagef("run: --%v", err)
-	}
-	c, err := chain.Load(*name)
+	backend, c, err := loadRun("run", pos, *backendName, *name, *until, sources)
 	if err != nil {
 		return err
-	}
-	if *until != "" && c.StepIndex(*until) < 0 {
-		return usagef("run: --until %s: chain %s has no such step", *until, c.Name)
-	}
-	for n := range sources {
-		if _, ok := c.Source(n); !ok {
-			return usagef("run: --source %s: chain %s has no source %s", n, c.Name, n)
-		}
 	}
 
 	log := logrus.New()
@@ -161,4 +146,30 @@ func termWidth(w io.Writer) int {
 		}
 	}
 	return 80
+}
+
+// loadRun checks what run and step share: no positional arguments, a known
+// backend, a loadable chain, and --until and --source naming things the
+// chain has.
+func loadRun(cmd string, pos []string, backendName, name, until string, sources map[string]string) (engine.Backend, *chain.Chain, error) {
+	if len(pos) > 0 {
+		return nil, nil, usagef("%s: unexpected argument %q", cmd, pos[0])
+	}
+	backend, err := engine.NewBackend(backendName)
+	if err != nil {
+		return nil, nil, usagef("%s: --%v", cmd, err)
+	}
+	c, err := chain.Load(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if until != "" && c.StepIndex(until) < 0 {
+		return nil, nil, usagef("%s: --until %s: chain %s has no such step", cmd, until, c.Name)
+	}
+	for n := range sources {
+		if _, ok := c.Source(n); !ok {
+			return nil, nil, usagef("%s: --source %s: chain %s has no source %s", cmd, n, c.Name, n)
+		}
+	}
+	return backend, c, nil
 }

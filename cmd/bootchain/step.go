@@ -46,24 +46,9 @@ func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("step: unexpected argument %q", pos[0])
-	}
-	backend, err := engine.NewBackend(*backendName)
-	if err != nil {
-		return usagef("step: --%v", err)
-	}
-	c, err := chain.Load(*name)
+	backend, c, err := loadRun("step", pos, *backendName, *name, *until, sources)
 	if err != nil {
 		return err
-	}
-	if *until != "" && c.StepIndex(*until) < 0 {
-		return usagef("step: --until %s: chain %s has no such step", *until, c.Name)
-	}
-	for n := range sources {
-		if _, ok := c.Source(n); !ok {
-			return usagef("step: --source %s: chain %s has no source %s", n, c.Name, n)
-		}
 	}
 	log := logrus.New()
 	log.SetLevel(logrus.WarnLevel)
