@@ -96,31 +96,10 @@ type bootResult struct {
 // serial console shows bootMarker it takes a screenshot through the QEMU
 // monitor, then sends the guest the line it waits for before powering off.
 func bootImage(ctx context.Context, t *testing.T, qemuBin, code, vars, img string, watch []string) (*bootResult, error) {
-	dir := t.TempDir()
-	varsCopy := filepath.Join(dir, "OVMF_VARS.fd")
-	b, err := os.ReadFile(vars)
+	cmd, monitor, err := ovmfCommand(ctx, t, qemuBin, code, vars, img)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(varsCopy, b, 0o600); err != nil {
-		return nil, err
-	}
-	monitor := filepath.Join(dir, "monitor.sock")
-	cmd := exec.CommandContext(ctx, qemuBin,
-		"-accel", "tcg",
-		"-m", "1024",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
-		"-drive", "if=pflash,format=raw,unit=1,file="+varsCopy,
-		"-device", "qemu-xhci",
-		"-device", "usb-storage,drive=stick,removable=on",
-		"-drive", "if=none,id=stick,format=raw,readonly=on,file="+img,
-		"-display", "none", "-vga", "std",
-		"-serial", "stdio",
-		"-monitor", "unix:"+monitor+",server=on,wait=off",
-		"-nic", "none",
-		"-no-reboot",
-	)
-	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -148,7 +127,7 @@ func bootImage(ctx context.Context, t *testing.T, qemuBin, code, vars, img strin
 			}
 		}
 		if strings.Contains(line, "press Enter to power off") {
-			r.screen, shotErr = screendump(monitor, filepath.Join(dir, "screen.ppm"))
+			r.screen, shotErr = screendump(monitor, filepath.Join(filepath.Dir(monitor), "screen.ppm"))
 			io.WriteString(in, "\n")
 		}
 	}
@@ -298,4 +277,37 @@ func TestBootUSBImageUnderOVMF(t *testing.T) {
 	if green < 200 {
 		t.Errorf("framebuffer shows %d bright green pixels, expected the marker (hundreds)", green)
 	}
+}
+
+// ovmfCommand returns the QEMU command that boots img as a USB stick under
+// OVMF with TCG (serial console on stdio, a monitor socket for screenshots,
+// no reboot), with a private copy of the firmware variables, and the path of
+// the monitor socket.
+func ovmfCommand(ctx context.Context, t *testing.T, qemuBin, code, vars, img string) (*exec.Cmd, string, error) {
+	dir := t.TempDir()
+	varsCopy := filepath.Join(dir, "OVMF_VARS.fd")
+	b, err := os.ReadFile(vars)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.WriteFile(varsCopy, b, 0o600); err != nil {
+		return nil, "", err
+	}
+	monitor := filepath.Join(dir, "monitor.sock")
+	cmd := exec.CommandContext(ctx, qemuBin,
+		"-accel", "tcg",
+		"-m", "1024",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
+		"-drive", "if=pflash,format=raw,unit=1,file="+varsCopy,
+		"-device", "qemu-xhci",
+		"-device", "usb-storage,drive=stick,removable=on",
+		"-drive", "if=none,id=stick,format=raw,readonly=on,file="+img,
+		"-display", "none", "-vga", "std",
+		"-serial", "stdio",
+		"-monitor", "unix:"+monitor+",server=on,wait=off",
+		"-nic", "none",
+		"-no-reboot",
+	)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd, monitor, nil
 }

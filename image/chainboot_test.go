@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,31 +32,10 @@ const haltText = "reboot: System halted"
 // shows haltText, after taking a screenshot, or when the console shows a
 // kernel panic, killing QEMU in both cases.
 func bootChainImage(ctx context.Context, t *testing.T, qemuBin, code, vars, img string) (*chainBoot, error) {
-	dir := t.TempDir()
-	varsCopy := filepath.Join(dir, "OVMF_VARS.fd")
-	b, err := os.ReadFile(vars)
+	cmd, monitor, err := ovmfCommand(ctx, t, qemuBin, code, vars, img)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(varsCopy, b, 0o600); err != nil {
-		return nil, err
-	}
-	monitor := filepath.Join(dir, "monitor.sock")
-	cmd := exec.CommandContext(ctx, qemuBin,
-		"-accel", "tcg",
-		"-m", "1024",
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
-		"-drive", "if=pflash,format=raw,unit=1,file="+varsCopy,
-		"-device", "qemu-xhci",
-		"-device", "usb-storage,drive=stick,removable=on",
-		"-drive", "if=none,id=stick,format=raw,readonly=on,file="+img,
-		"-display", "none", "-vga", "std",
-		"-serial", "stdio",
-		"-monitor", "unix:"+monitor+",server=on,wait=off",
-		"-nic", "none",
-		"-no-reboot",
-	)
-	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -82,7 +60,7 @@ func bootChainImage(ctx context.Context, t *testing.T, qemuBin, code, vars, img 
 			stopErr = fmt.Errorf("kernel panic: %s", line)
 		case strings.Contains(line, haltText):
 			r.duration = time.Since(start)
-			r.screen, stopErr = screendump(monitor, filepath.Join(dir, "screen.ppm"))
+			r.screen, stopErr = screendump(monitor, filepath.Join(filepath.Dir(monitor), "screen.ppm"))
 		default:
 			continue
 		}
