@@ -52,7 +52,9 @@ func cmdQEMUProc(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // qemuProcs returns the pids of the qemu-system processes whose command
-// line mentions work.
+// line mentions a path under work (work + "/": another script's work
+// directory, such as script-run-qemu-tampered beside script-run-qemu,
+// does not count).
 func qemuProcs(work string) []string {
 	ents, _ := os.ReadDir("/proc")
 	var pids []string
@@ -65,7 +67,7 @@ func qemuProcs(work string) []string {
 			continue
 		}
 		argv := bytes.Split(bytes.TrimRight(b, "\x00"), []byte{0})
-		if strings.HasPrefix(filepath.Base(string(argv[0])), "qemu-system") && bytes.Contains(b, []byte(work)) {
+		if strings.HasPrefix(filepath.Base(string(argv[0])), "qemu-system") && bytes.Contains(b, []byte(work+"/")) {
 			pids = append(pids, e.Name())
 		}
 	}
