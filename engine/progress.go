@@ -37,20 +37,92 @@ type Progress interface {
 	Event(Event)
 }
 
+// DefaultHeartbeat is how often PlainProgress reports a step still running.
+const DefaultHeartbeat = time.Minute
+
 // PlainProgress writes one line when a step starts and one when it ends:
-// the form for CI logs and pipes.
+// the form for CI logs and pipes. A long step also gets a line every
+// Every (default DefaultHeartbeat; negative: never) with the time it has
+// run and its last log line, so a CI log shows it is alive and where:
+//
+//	step 7/8 mes-libc: running 4m0s: mes-m2 ... -c lib/string/strlen.c
 type PlainProgress struct {
-	W io.Writer
+	W     io.Writer
+	Every time.Duration
+
+	mu      sync.Mutex
+	cur     *Event
+	started time.Time
+	last    string
+	stop    chan struct{}
+	now     func() time.Time // tests
 }
 
 // Event implements Progress.
-func (p PlainProgress) Event(e Event) {
+func (p *PlainProgress) Event(e Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	switch e.Kind {
 	case EventStart:
 		fmt.Fprintf(p.W, "step %d/%d %s: started\n", e.Index, e.Total, e.Step)
+		ev := e
+		p.cur, p.started, p.last = &ev, p.clock(), ""
+		if every := p.every(); every > 0 {
+			p.stop = make(chan struct{})
+			go p.tick(every, p.stop)
+		}
+	case EventLog:
+		p.last = e.Line
 	case EventEnd:
+		if p.stop != nil {
+			close(p.stop)
+			p.stop = nil
+		}
+		p.cur = nil
 		fmt.Fprintf(p.W, "step %d/%d %s: %s\n", e.Index, e.Total, e.Step, endText(e))
 	}
+}
+
+func (p *PlainProgress) every() time.Duration {
+	if p.Every == 0 {
+		return DefaultHeartbeat
+	}
+	return p.Every
+}
+
+func (p *PlainProgress) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
+}
+
+func (p *PlainProgress) tick(every time.Duration, stop chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			p.heartbeat()
+		}
+	}
+}
+
+// heartbeat writes the running step's line: elapsed time (whole seconds)
+// and its last log line.
+func (p *PlainProgress) heartbeat() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil {
+		return
+	}
+	line := fmt.Sprintf("step %d/%d %s: running %s", p.cur.Index, p.cur.Total, p.cur.Step, p.clock().Sub(p.started).Truncate(time.Second))
+	if p.last != "" {
+		line += ": " + strings.Map(printable, p.last)
+	}
+	fmt.Fprintln(p.W, line)
 }
 
 func endText(e Event) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 var someEvents = []Event{
@@ -19,7 +20,7 @@ var someEvents = []Event{
 
 func TestPlainProgress(t *testing.T) {
 	var b bytes.Buffer
-	p := PlainProgress{W: &b}
+	p := &PlainProgress{W: &b, Every: -1}
 	for _, e := range someEvents {
 		p.Event(e)
 	}
@@ -80,5 +81,28 @@ func TestTTYProgress(t *testing.T) {
 	}
 	if !strings.HasSuffix(out, "\r\x1b[Kstep 2/2 mini  ok 0.0s (cached)\n") || !strings.Contains(out, "\r\x1b[Kstep 1/2 seed  ok 12.3s\n") {
 		t.Errorf("no summaries:\n%q", out)
+	}
+}
+
+// TestPlainProgressHeartbeat: while a step runs, a heartbeat says how long
+// it has run and what it printed last; between steps it says nothing.
+func TestPlainProgressHeartbeat(t *testing.T) {
+	var b bytes.Buffer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := &PlainProgress{W: &b, Every: -1, now: func() time.Time { return now }}
+	p.Event(someEvents[0])
+	now = now.Add(90 * time.Second)
+	p.heartbeat() // before any log line
+	p.Event(someEvents[1])
+	now = now.Add(150 * time.Second)
+	p.heartbeat()
+	p.Event(someEvents[3])
+	p.heartbeat() // no step running
+	want := "step 1/2 seed: started\n" +
+		"step 1/2 seed: running 1m30s\n" +
+		"step 1/2 seed: running 4m0s: first line\n" +
+		"step 1/2 seed: ok 12.3s\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }

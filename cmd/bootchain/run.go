@@ -60,7 +60,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	default:
 		log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
 		log.SetOutput(stderr)
-		progress = engine.PlainProgress{W: stderr}
+		progress = &engine.PlainProgress{W: stderr}
 	}
 	consoleOut := stderr
 	if w, ok := progress.(io.Writer); ok {
