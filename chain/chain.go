@@ -20,6 +20,9 @@
 //	    strip 1
 //	    files stage0-posix.sha256                 # per-file pins; only these enter a step root
 //	    local src                                 # instead of url: files in the chain dir's src/
+//	    place distfiles/x-1.0.tar.gz              # instead of files and strip: the archive itself
+//	                                              # enters the root here, pinned by archive-sha256,
+//	                                              # for a step to unpack with the chain's own tools
 //
 //	step seed
 //	    describe hex0 -> ... -> M2
@@ -31,6 +34,8 @@
 //	    derive                                   # re-derive outputs with the Go twins (stage0/)
 //	    strict                                   # an undeclared file fails the step
 //	    timeout 10m                              # default 30m
+//	    pending WHY                              # instead of run, unverified section only:
+//	                                             # the step is laid out but has no commands yet
 //
 //	default-until full                            # a run without --until stops after this step
 //
@@ -44,7 +49,10 @@
 // declared outputs of every earlier step; the directory of each of its own
 // declared outputs exists when it starts (the stage0 tools cannot make
 // directories). Steps after `section unverified` run only when asked
-// (--unverified) and never claim a verified result.
+// (--unverified) and never claim a verified result. There a step may have
+// no `outputs` at all (the road ahead, whose results nobody has pinned yet):
+// every file it writes is kept for the steps after it and reported with its
+// hash as not pinned.
 //
 // A step's program (the first word of `run`, relative to its dir) must be a
 // seed or an output of an earlier step. A `derive` step runs either a
@@ -104,6 +112,10 @@ type Source struct {
 	FilesList     string            // hash list the pins were read from, e.g. stage0-posix.sha256
 	Local         fs.FS             // non-nil for `local DIR` sources
 	LocalDir      string            // DIR of a local source, relative to the chain dir
+	// Place, when not empty, is where the archive itself enters the root
+	// (the place directive): the source is not unpacked on the host, Files
+	// holds the one pin {Place: ArchiveSHA256} and a step unpacks it.
+	Place string
 }
 
 // Step is one command run in a fresh root.
@@ -119,8 +131,16 @@ type Step struct {
 	Strict         bool // an undeclared file fails the step
 	Timeout        time.Duration
 	Unverified     bool
-	Line           int // line of the step directive
+	// Pending, when not empty, says why the step has no commands yet (the
+	// pending directive, unverified section only): the road is laid, with
+	// its sources pinned, but a run stops before the step.
+	Pending string
+	Line    int // line of the step directive
 }
+
+// Pinned reports whether the step has pinned outputs: every verified step
+// does; an unverified one may not, and then every file it writes is kept.
+func (s *Step) Pinned() bool { return len(s.Outputs) > 0 }
 
 // Source returns the named source.
 func (c *Chain) Source(name string) (*Source, bool) {

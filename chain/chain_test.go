@@ -138,13 +138,18 @@ func TestParseErrors(t *testing.T) {
 		{"indented outside block", repl("arch x86\n", "arch x86\n    version 2\n"), nil, 5, `expected a top-level directive at the start of the line, found indented "version" outside a source or step block`},
 		{"source twice", repl("step one\n", "source up\n    local .\n    files up.sha256\nstep one\n"), nil, 16, "expected each source once, found source up again"},
 		{"source without url", repl("    url https://example.org/up-1.0.tar.gz\n    url http://mirror.example.org/up-1.0.tar.gz\n", ""), nil, 8, "source up: expected `url URL` or `local DIR`, found neither"},
-		{"source without files", repl("    files up.sha256\n", ""), nil, 8, "source up: expected `files LIST.sha256` (per-file pins), found none"},
+		{"source without files", repl("    files up.sha256\n", ""), nil, 8, "source up: expected `files LIST.sha256` (per-file pins) or `place PATH` (the archive itself), found neither"},
+		{"place and files", repl("    files up.sha256\n", "    files up.sha256\n    place distfiles/up.tar.gz\n"), nil, 15, "source up: expected place instead of files and strip, found it with them"},
+		{"files after place", repl("    strip 1\n    files up.sha256\n", "    place distfiles/up.tar.gz\n    files up.sha256\n"), nil, 14, "source up: expected either place or files, found both"},
+		{"strip after place", repl("    strip 1\n    files up.sha256\n", "    place distfiles/up.tar.gz\n    strip 1\n"), nil, 14, "source up: expected either place or strip, found both"},
+		{"place without archive pin", repl("    archive-sha256 "+h1+"\n    strip 1\n    files up.sha256\n", "    place distfiles/up.tar.gz\n"), nil, 8, "source up: expected `archive-sha256 HASH` with place (the archive is the pinned file), found none"},
+		{"place escapes", repl("    strip 1\n    files up.sha256\n", "    place ../up.tar.gz\n"), nil, 13, `expected an archive path inside the root: a file path inside the root without .., found "../up.tar.gz"`},
 		{"bad url", repl("url https://example.org/up-1.0.tar.gz", "url ftp://example.org/x"), nil, 10, `source up: expected an http(s) URL, found "ftp://example.org/x"`},
 		{"url and local", repl("    strip 1\n", "    strip 1\n    local src\n"), nil, 14, "source up: expected either url or local, found both"},
 		{"local missing", repl("    url https://example.org/up-1.0.tar.gz\n    url http://mirror.example.org/up-1.0.tar.gz\n", "    local src\n"), nil, 10, "source up: expected directory chain/t/src, found none"},
 		{"bad archive hash", repl("archive-sha256 "+h1, "archive-sha256 abc"), nil, 12, `source up: expected 64 lower-case hex digits after archive-sha256, found "abc"`},
 		{"bad strip", repl("strip 1", "strip -1"), nil, 13, `source up: expected a number of path components (0-16) after strip, found "-1"`},
-		{"unknown source directive", repl("    strip 1\n", "    strip 1\n    branch main\n"), nil, 14, `source up: expected a source directive (version, url, archive-sha256, strip, files, local), found "branch"`},
+		{"unknown source directive", repl("    strip 1\n", "    strip 1\n    branch main\n"), nil, 14, `source up: expected a source directive (version, url, archive-sha256, strip, files, local, place), found "branch"`},
 		{"missing hash list", repl("files up.sha256", "files nope.sha256"), nil, 14, "expected hash list chain/t/nope.sha256, found none (file does not exist)"},
 		{"malformed hash line", nil, func(m fstest.MapFS) { m["up.sha256"] = &fstest.MapFile{Data: []byte(h1 + "  a.hex0\nxyz  b\n")} }, 0, `chain/t/up.sha256 line 2: expected "<64 hex>  <path>", found "xyz  b"`},
 		{"hash list path escapes", nil, func(m fstest.MapFS) { m["up.sha256"] = &fstest.MapFile{Data: []byte(h1 + "  ../a\n")} }, 0, `chain/t/up.sha256 line 1: expected "<64 hex>  <path>" with a clean relative path, found`},
@@ -155,10 +160,15 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate step", repl("step two", "step one"), nil, 23, "expected each step once, found step one again"},
 		{"bad step name", repl("step two", "step two/x"), nil, 23, "expected `step NAME` (letters, digits, . _ + -), found \"step two/x\""},
 		{"unknown source in uses", repl("uses up", "uses down"), nil, 19, `step one: expected a source declared above, found unknown source "down"`},
-		{"unknown step directive", repl("    derive\n", "    derived\n"), nil, 29, `step two: expected a step directive (describe, run, dir, env, uses, outputs, derive, strict, timeout), found "derived"`},
-		{"no run", repl("    run seeds/hex0-seed a.hex0 out/one\n", ""), nil, 16, "step one: expected `run PROGRAM ARGS...`, found none"},
+		{"unknown step directive", repl("    derive\n", "    derived\n"), nil, 29, `step two: expected a step directive (describe, run, dir, env, uses, outputs, derive, strict, timeout, pending), found "derived"`},
+		{"no run", repl("    run seeds/hex0-seed a.hex0 out/one\n", ""), nil, 16, "step one: expected `run PROGRAM ARGS...` (or, after `section unverified`, `pending WHY`), found none"},
+		{"pending in the verified part", repl("    run seeds/hex0-seed a.hex0 out/one\n", "    pending later\n"), nil, 18, "step one: expected pending only after `section unverified` (a verified step needs its commands), found it in the verified part"},
+		{"pending and run", repl("    run /out/one\n", "    run /out/one\n    pending later\n"), nil, 34, "step three: expected either run or pending, found both"},
+		{"pending empty", repl("    run /out/one\n", "    pending\n"), nil, 35, "step three: expected why the step is pending after pending, found nothing"},
 		{"two runs", repl("    uses up\n", "    uses up\n    run seeds/kaem\n"), nil, 20, "step one: expected one run line, found a second"},
-		{"no outputs", repl("    outputs one.sha256\n", ""), nil, 16, "step one: expected `outputs LIST.sha256` with at least one pinned file, found none"},
+		{"no outputs", repl("    outputs one.sha256\n", ""), nil, 16, "step one: expected `outputs LIST.sha256` with at least one pinned file (only a step after `section unverified` may have none), found none"},
+		{"unpinned and strict", repl("    outputs three.sha256\n", "    strict\n"), nil, 34, "step three: expected `outputs LIST.sha256` with strict (strict refuses files the pins do not name), found none"},
+		{"unknown program after a pinned unverified step", repl("    outputs three.sha256\n", "    outputs three.sha256\nstep four\n    run /out/four\n"), nil, 37, "step four: expected the program /out/four (from dir /) to be a seed or an output of an earlier step, found neither"},
 		{"program not a seed or output", repl("run ./one x", "run ./two x"), nil, 23, "step two: expected the program ./two (from dir /out) to be a seed or an output of an earlier step, found neither"},
 		{"program is a later output", repl("run seeds/hex0-seed a.hex0 out/one", "run out/one"), nil, 16, "step one: expected the program out/one (from dir /) to be a seed or an output of an earlier step, found neither"},
 		{"bad env", repl("env A=1", "env 1A=1"), nil, 26, "step two: expected `env NAME=VALUE` (no blanks), found \"1A=1\""},
@@ -432,5 +442,33 @@ func TestPlanGolden(t *testing.T) {
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
 		t.Errorf("plan rendering differs from %s (go test -update rewrites it):\n%s", golden, buf.String())
+	}
+}
+
+// TestParseUnpinnedRoad: after `section unverified` a step may have no
+// pinned outputs, and a later step may run a program such a step made.
+func TestParseUnpinnedRoad(t *testing.T) {
+	road := strings.Replace(good, "    outputs three.sha256\n", "step four\n    run /out/made-by-three\n", 1)
+	c, err := Parse("t", files(road))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := c.StepIndex("three")
+	if i < 0 || c.Steps[i].Pinned() || !c.Steps[i].Unverified {
+		t.Fatalf("step three: %+v, want unverified and not pinned", c.Steps[i])
+	}
+	if j := c.StepIndex("four"); j < 0 || !c.Steps[j].Unverified {
+		t.Errorf("step four: want it parsed as unverified")
+	}
+	pend := strings.Replace(road, "    run /out/made-by-three\n", "    pending its commands are not written yet\n", 1)
+	c2, err := Parse("t", files(pend))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := c2.StepIndex("four"); c2.Steps[j].Pending != "its commands are not written yet" || len(c2.Steps[j].Argv) != 0 {
+		t.Errorf("pending step four: %+v", c2.Steps[j])
+	}
+	if !c.Steps[c.StepIndex("one")].Pinned() {
+		t.Errorf("step one: Pinned() = false, want true")
 	}
 }

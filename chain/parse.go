@@ -63,8 +63,11 @@ type parser struct {
 	// defaultUntilLine is where `default-until` stood, for its error.
 	defaultUntilLine int
 	outputs          map[string]bool // outputs of the steps before the current one
-	src              *Source
-	step             *Step
+	// unpinnedBefore is set once an unverified step without pinned outputs
+	// has ended: what later steps find in the root is no longer known here.
+	unpinnedBefore bool
+	src            *Source
+	step           *Step
 }
 
 // wantName is the chain name the definition must declare, for messages.
@@ -326,6 +329,9 @@ func (p *parser) sourceDirective(key string, args []string, rest string) error {
 		if err := one(); err != nil {
 			return err
 		}
+		if s.Place != "" {
+			return p.errorf("source %s: expected either place or strip, found both", s.Name)
+		}
 		n, err := strconv.Atoi(args[0])
 		if err != nil || n < 0 || n > 16 {
 			return p.errorf("source %s: expected a number of path components (0-16) after strip, found %q", s.Name, args[0])
@@ -337,6 +343,9 @@ func (p *parser) sourceDirective(key string, args []string, rest string) error {
 		}
 		if s.FilesList != "" {
 			return p.errorf("source %s: expected one files list, found a second (%s)", s.Name, args[0])
+		}
+		if s.Place != "" {
+			return p.errorf("source %s: expected either place or files, found both", s.Name)
 		}
 		pins, err := p.hashList(args[0])
 		if err != nil {
@@ -366,8 +375,26 @@ func (p *parser) sourceDirective(key string, args []string, rest string) error {
 			return p.errorf("source %s: local %s: %v", s.Name, d, err)
 		}
 		s.Local, s.LocalDir = sub, d
+	case "place":
+		if err := one(); err != nil {
+			return err
+		}
+		if s.Place != "" {
+			return p.errorf("source %s: expected one place, found a second (%s)", s.Name, args[0])
+		}
+		if s.FilesList != "" || s.Strip != 0 {
+			return p.errorf("source %s: expected place instead of files and strip, found it with them", s.Name)
+		}
+		d, err := p.rootPath("an archive path inside the root", args[0])
+		if err != nil {
+			return err
+		}
+		if err := p.fresh(d); err != nil {
+			return err
+		}
+		s.Place = d
 	default:
-		return p.errorf("source %s: expected a source directive (version, url, archive-sha256, strip, files, local), found %q", s.Name, key)
+		return p.errorf("source %s: expected a source directive (version, url, archive-sha256, strip, files, local, place), found %q", s.Name, key)
 	}
 	return nil
 }
@@ -380,6 +407,17 @@ func (p *parser) stepDirective(key string, args []string, rest string) error {
 			return p.errorf("step %s: expected a description after describe, found nothing", s.Name)
 		}
 		s.Describe = rest
+	case "pending":
+		if !s.Unverified {
+			return p.errorf("step %s: expected pending only after `section unverified` (a verified step needs its commands), found it in the verified part", s.Name)
+		}
+		if rest == "" {
+			return p.errorf("step %s: expected why the step is pending after pending, found nothing", s.Name)
+		}
+		if s.Pending != "" {
+			return p.errorf("step %s: expected one pending line, found a second", s.Name)
+		}
+		s.Pending = rest
 	case "run":
 		if len(s.Argv) > 0 {
 			return p.errorf("step %s: expected one run line, found a second", s.Name)
@@ -453,7 +491,7 @@ func (p *parser) stepDirective(key string, args []string, rest string) error {
 		}
 		s.Timeout = d
 	default:
-		return p.errorf("step %s: expected a step directive (describe, run, dir, env, uses, outputs, derive, strict, timeout), found %q", s.Name, key)
+		return p.errorf("step %s: expected a step directive (describe, run, dir, env, uses, outputs, derive, strict, timeout, pending), found %q", s.Name, key)
 	}
 	return nil
 }
@@ -468,23 +506,48 @@ func (p *parser) endBlock() error {
 		if len(s.URLs) == 0 && s.Local == nil {
 			return p.blockErr("source %s: expected `url URL` or `local DIR`, found neither", s.Name)
 		}
+		if s.Place != "" {
+			if s.Local != nil {
+				return p.blockErr("source %s: expected url with place (a local source is a set of files, not an archive), found local", s.Name)
+			}
+			if s.ArchiveSHA256 == "" {
+				return p.blockErr("source %s: expected `archive-sha256 HASH` with place (the archive is the pinned file), found none", s.Name)
+			}
+			s.Files = map[string]string{s.Place: s.ArchiveSHA256}
+			return nil
+		}
 		if s.FilesList == "" {
-			return p.blockErr("source %s: expected `files LIST.sha256` (per-file pins), found none", s.Name)
+			return p.blockErr("source %s: expected `files LIST.sha256` (per-file pins) or `place PATH` (the archive itself), found neither", s.Name)
 		}
 	case "step":
 		s := p.step
-		if len(s.Argv) == 0 {
-			return p.blockErr("step %s: expected `run PROGRAM ARGS...`, found none", s.Name)
+		if s.Pending != "" {
+			if len(s.Argv) > 0 {
+				return p.blockErr("step %s: expected either run or pending, found both", s.Name)
+			}
+			for o := range s.Outputs {
+				p.outputs[o] = true
+			}
+			if len(s.Outputs) == 0 {
+				p.unpinnedBefore = true
+			}
+			return nil
 		}
-		if len(s.Outputs) == 0 {
-			return p.blockErr("step %s: expected `outputs LIST.sha256` with at least one pinned file, found none", s.Name)
+		if len(s.Argv) == 0 {
+			return p.blockErr("step %s: expected `run PROGRAM ARGS...` (or, after `section unverified`, `pending WHY`), found none", s.Name)
+		}
+		if len(s.Outputs) == 0 && !s.Unverified {
+			return p.blockErr("step %s: expected `outputs LIST.sha256` with at least one pinned file (only a step after `section unverified` may have none), found none", s.Name)
+		}
+		if len(s.Outputs) == 0 && s.Strict {
+			return p.blockErr("step %s: expected `outputs LIST.sha256` with strict (strict refuses files the pins do not name), found none", s.Name)
 		}
 		prog := s.Argv[0]
 		if !strings.HasPrefix(prog, "/") {
 			prog = path.Join(s.Dir, prog)
 		}
 		prog = strings.TrimPrefix(path.Clean("/"+prog), "/")
-		ok := p.outputs[prog]
+		ok := p.outputs[prog] || (s.Unverified && p.unpinnedBefore)
 		for _, sd := range p.c.Seeds {
 			ok = ok || sd.Path == prog
 		}
@@ -493,6 +556,9 @@ func (p *parser) endBlock() error {
 		}
 		for o := range s.Outputs {
 			p.outputs[o] = true
+		}
+		if len(s.Outputs) == 0 {
+			p.unpinnedBefore = true
 		}
 	}
 	return nil

@@ -52,7 +52,11 @@ func (c *Chain) WritePlan(w io.Writer, st PlanState) error {
 		if s.Local == nil {
 			where = fmt.Sprintf("%d mirror(s)", len(s.URLs))
 		}
-		pf("  %s %s  %d pinned files in %s  (%s)\n", s.Name, v, len(s.Files), s.FilesList, where)
+		if s.Place != "" {
+			pf("  %s %s  the archive itself, placed at %s for a step to unpack  (%s)\n", s.Name, v, s.Place, where)
+		} else {
+			pf("  %s %s  %d pinned files in %s  (%s)\n", s.Name, v, len(s.Files), s.FilesList, where)
+		}
 		for _, u := range s.URLs {
 			pf("    url %s\n", u)
 		}
@@ -87,6 +91,14 @@ func (c *Chain) WritePlan(w io.Writer, st PlanState) error {
 		if s.Unverified {
 			pf("  unverified (needs --unverified; never claims a verified result)\n")
 		}
+		if s.Pending != "" {
+			pf("  pending  %s\n", s.Pending)
+			if len(s.Uses) > 0 {
+				pf("  uses     %s\n", strings.Join(s.Uses, " "))
+			}
+			pf("  outputs  none yet: a run stops before this step\n")
+			continue
+		}
 		pf("  run      %s\n", strings.Join(s.Argv, " "))
 		pf("  dir      %s\n", s.Dir)
 		if len(s.Env) > 0 {
@@ -115,7 +127,11 @@ func (c *Chain) WritePlan(w io.Writer, st PlanState) error {
 		in = append(in, fmt.Sprintf("earlier outputs (%d files)", len(earlier)))
 		total += len(earlier)
 		pf("  inputs   %s: %d files\n", strings.Join(in, ", "), total)
-		pf("  outputs  %d pinned in %s\n", len(s.Outputs), strings.Join(s.OutputsList, " "))
+		if s.Pinned() {
+			pf("  outputs  %d pinned in %s\n", len(s.Outputs), strings.Join(s.OutputsList, " "))
+		} else {
+			pf("  outputs  none pinned: every file the step writes is kept and reported, not checked\n")
+		}
 		var derived map[string][]string
 		if i < len(st.Steps) {
 			derived = st.Steps[i].Derived

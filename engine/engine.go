@@ -142,6 +142,9 @@ type run struct {
 	opened  map[string]bool
 	report  *verify.Report
 	last    int // index of the last step to run
+	// pending is the index of the pending step the run stops before (a
+	// step of the unverified section without commands yet), or -1.
+	pending int
 	// hookInputs holds the tree each step started from, for AfterStep.
 	hookInputs map[int]map[string]string
 	stopped    bool // the AfterStep hook said Stop
@@ -175,6 +178,11 @@ func Run(ctx context.Context, opts Options) (*verify.Report, error) {
 		})
 	}
 	err := r.run(ctx)
+	if err == nil && r.pending >= 0 && !r.stopped {
+		st := c.Steps[r.pending]
+		r.report.Steps[r.pending].Status = verify.StatusPending
+		err = &PendingError{Step: st.Name, Why: st.Pending}
+	}
 	r.report.OK = err == nil
 	if err != nil {
 		r.report.Error = err.Error()
@@ -199,7 +207,7 @@ func (r *run) emit(e Event) {
 
 // check validates the options against the chain before anything runs.
 func (r *run) check() error {
-	r.last = len(r.c.Steps) - 1
+	r.last, r.pending = len(r.c.Steps)-1, -1
 	if r.opts.Until == "" {
 		r.opts.Until = r.c.DefaultUntil
 	}
@@ -215,6 +223,9 @@ func (r *run) check() error {
 		if r.c.Steps[i].Unverified && !r.opts.Unverified {
 			return fmt.Errorf("--until %s: the step is in the unverified section; add --unverified to run it", r.opts.Until)
 		}
+		if why := r.c.Steps[i].Pending; why != "" {
+			return fmt.Errorf("--until %s: the step is pending (%s): the chain lays it out, with its sources pinned, but has no commands for it yet", r.opts.Until, why)
+		}
 		r.last = i
 	}
 	if !r.opts.Unverified {
@@ -223,6 +234,12 @@ func (r *run) check() error {
 				r.last = i - 1
 				break
 			}
+		}
+	}
+	for i := 0; i <= r.last; i++ {
+		if r.c.Steps[i].Pending != "" {
+			r.pending, r.last = i, i-1
+			break
 		}
 	}
 	for name := range r.opts.Sources {
@@ -568,11 +585,17 @@ func (r *run) step(ctx context.Context, i int, logs string) error {
 	rep.Outputs = pinResults(found, st.Outputs, nil)
 	rep.Inputs = pinResults(found, inputs, st.Outputs)
 	rep.Undeclared = []string{}
+	unpinned := map[string]string{} // what a step without pins wrote: all kept
 	for _, p := range chain.SortedPaths(found) {
 		if _, in := inputs[p]; in {
 			continue
 		}
 		if _, out := st.Outputs[p]; out {
+			continue
+		}
+		if !st.Pinned() {
+			unpinned[p] = found[p]
+			rep.Outputs = append(rep.Outputs, verify.Result{Path: p, SHA256: found[p], Problem: verify.ProblemNotPinned})
 			continue
 		}
 		rep.Undeclared = append(rep.Undeclared, p)
@@ -601,7 +624,7 @@ func (r *run) step(ctx context.Context, i int, logs string) error {
 		return fail(err, root, tail)
 	}
 
-	outputs := map[string]string{}
+	outputs := unpinned
 	for p := range st.Outputs {
 		if h, ok := found[p]; ok { // only an unverified step gets here with one missing
 			outputs[p] = h
@@ -748,4 +771,15 @@ func (l *logWriter) tail() []string {
 		t = t[len(t)-logTailLines:]
 	}
 	return append([]string(nil), t...)
+}
+
+// PendingError ends a run that reached a pending step: one the chain lays
+// out, with its sources pinned, but has no commands for yet. Every step
+// before it ran as the report says.
+type PendingError struct {
+	Step, Why string
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("step %s: pending, so the run stopped before it: %s", e.Step, e.Why)
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/hex0"
 	"github.com/bootchain/bootchain/sandbox"
 	"github.com/bootchain/bootchain/store"
 	"github.com/bootchain/bootchain/verify"
@@ -714,5 +715,111 @@ func TestDeriveDisagrees(t *testing.T) {
 	want := "step data: out/a: sha256 is " + h + ", but the Go twins derive " + old + " from `./bin/hex0 ./hex/a.hex0 ./out/a`"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("error %v\nwant %s", err, want)
+	}
+}
+
+// TestUnpinnedRoad runs steps of the unverified section that have no pins:
+// what each writes is kept for the next (road-bin assembles the file road
+// wrote) and reported with its hash as not pinned, and neither step is
+// counted as verified.
+func TestUnpinnedRoad(t *testing.T) {
+	needSandbox(t)
+	c := roadChain(t)
+	o := newEnv(t).opts(c)
+	o.Unverified = true
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=ok hello=ok again=unverified road=unverified road-bin=unverified"; got != want {
+		t.Errorf("steps: %s, want %s", got, want)
+	}
+	hello := c.Steps[c.StepIndex("hello")].Outputs["out/hello.txt"]
+	// road-bin's file is what hex0 makes of road's: not empty, so road's
+	// file was there.
+	bin, err := hex0.AssembleLenient(strings.NewReader("hello from bootchain\n"))
+	if err != nil || len(bin) == 0 {
+		t.Fatalf("hex0 of hello.txt: %x, %v", bin, err)
+	}
+	binSum := sha256.Sum256(bin)
+	for _, tc := range []struct {
+		step, path, sha256 string
+	}{
+		{"road", "seeds/hello.txt", hello},
+		{"road-bin", "seeds/hello.bin", hex.EncodeToString(binSum[:])},
+	} {
+		st := rep.Steps[c.StepIndex(tc.step)]
+		if len(st.Outputs) != 1 {
+			t.Fatalf("step %s: outputs %+v, want the one file it wrote", tc.step, st.Outputs)
+		}
+		got := st.Outputs[0]
+		if got.Path != tc.path || got.OK || got.Problem != verify.ProblemNotPinned || got.SHA256 != tc.sha256 {
+			t.Errorf("step %s: output %+v, want %s reported with its hash as not pinned", tc.step, got, tc.path)
+		}
+	}
+}
+
+// roadChain is the fixture chain with two more unverified steps that have
+// no pins: road writes seeds/hello.txt, road-bin assembles it.
+func roadChain(t *testing.T, more ...string) *chain.Chain {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "fixture")
+	if err := os.CopyFS(dir, os.DirFS(fixtureDir)); err != nil {
+		t.Fatal(err)
+	}
+	road := `
+step road
+    describe an unpinned step: hello writes seeds/hello.txt
+    run ../out/hello
+    dir /seeds
+
+step road-bin
+    describe an unpinned step reads what road wrote
+    run seeds/hex0-seed seeds/hello.txt seeds/hello.bin
+`
+	f, err := os.OpenFile(filepath.Join(dir, "chain"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(road + strings.Join(more, "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return load(t, dir)
+}
+
+// TestPendingStep: a run with --unverified stops before a pending step,
+// after running every step before it, and fails saying which step and why;
+// --until names a pending step only to be told it cannot run.
+func TestPendingStep(t *testing.T) {
+	needSandbox(t)
+	c := roadChain(t, `
+step gcc
+    describe laid out, not written
+    pending its build commands are not written yet
+`)
+	o := newEnv(t).opts(c)
+	o.Unverified = true
+	rep, err := Run(context.Background(), o)
+	var pe *PendingError
+	if !errors.As(err, &pe) || pe.Step != "gcc" || !strings.Contains(err.Error(), "step gcc: pending, so the run stopped before it: its build commands are not written yet") {
+		t.Fatalf("Run: %v, want a PendingError for step gcc", err)
+	}
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=ok hello=ok again=unverified road=unverified road-bin=unverified gcc=pending"; got != want {
+		t.Errorf("steps: %s, want %s", got, want)
+	}
+	if rep.OK {
+		t.Errorf("report: ok, want not ok (the run did not reach its end)")
+	}
+	o.Until = "gcc"
+	if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "--until gcc: the step is pending (its build commands are not written yet)") {
+		t.Errorf("--until gcc: %v, want a refusal naming the pending step", err)
+	}
+	// Without --unverified the run ends at the verified part, as always.
+	o.Until, o.Unverified = "", false
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Errorf("without --unverified: %v", err)
 	}
 }

@@ -427,3 +427,27 @@ func BenchmarkFixtureQEMU(b *testing.B) {
 	}
 	b.ReportMetric(0, "ns/op")
 }
+
+// TestQEMUUnpinnedRoad runs unpinned unverified steps in the guest: they
+// run in order (road-bin needs what road wrote, in the guest's root), are
+// reported unverified, and nothing of theirs is reported as checked.
+func TestQEMUUnpinnedRoad(t *testing.T) {
+	needQEMU(t)
+	c := roadChain(t)
+	o := newEnv(t).qemuOpts(c)
+	o.Unverified = true
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=ok hello=ok again=unverified road=unverified road-bin=unverified"; got != want {
+		t.Errorf("steps: %s, want %s", got, want)
+	}
+	for _, name := range []string{"road", "road-bin"} {
+		for _, out := range rep.Steps[c.StepIndex(name)].Outputs {
+			if out.OK {
+				t.Errorf("step %s: %s reported as checked; an unpinned step checks nothing", name, out.Path)
+			}
+		}
+	}
+}

@@ -99,7 +99,7 @@ func ChainGuest(ctx context.Context, cc ChainConfig) (*qemu.Standalone, error) {
 	}
 	opened := map[string]bool{}
 	for i, st := range c.Steps {
-		cs := qemu.CheckStep{Name: st.Name, Argv: st.Argv, Dir: st.Dir, Env: st.Env, Pins: st.Outputs}
+		cs := qemu.CheckStep{Name: st.Name, Argv: st.Argv, Dir: st.Dir, Env: st.Env, Pins: st.Outputs, Unverified: st.Unverified}
 		if i > last {
 			cs.NotRun = why
 			g.Steps = append(g.Steps, cs)
@@ -145,6 +145,9 @@ func lastStep(cc ChainConfig) (int, string, error) {
 		if c.Steps[i].Unverified && !cc.Unverified {
 			return 0, "", fmt.Errorf("image: --until %s: the step is in the unverified section; add --unverified to run it", cc.Until)
 		}
+		if p := c.Steps[i].Pending; p != "" {
+			return 0, "", fmt.Errorf("image: --until %s: the step is pending (%s): the chain has no commands for it yet", cc.Until, p)
+		}
 		last, why = i, "after --until "+cc.Until
 	}
 	if !cc.Unverified {
@@ -152,6 +155,11 @@ func lastStep(cc ChainConfig) (int, string, error) {
 			if c.Steps[i].Unverified {
 				return i - 1, "in the unverified section; --unverified runs it", nil
 			}
+		}
+	}
+	for i := 0; i <= last; i++ {
+		if p := c.Steps[i].Pending; p != "" {
+			return i - 1, "the road is laid up to here: step " + c.Steps[i].Name + " is pending (" + p + ")", nil
 		}
 	}
 	return last, why, nil

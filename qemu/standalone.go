@@ -87,6 +87,10 @@ type CheckStep struct {
 	// NotRun, when not empty, says why the step is not run (e.g. "in the
 	// unverified section"). Its pins still enter the digest, as given.
 	NotRun string
+	// Unverified marks a step of the chain's unverified section: its pins
+	// (if any) are checked all the same, but it is never counted or shown
+	// as verified.
+	Unverified bool
 }
 
 // Standalone is a guest that runs Steps and checks every output against its
@@ -342,10 +346,38 @@ func plural(n int, one, many string) string {
 
 func (t *saText) okLine(i int) string {
 	n := len(t.pins[i])
+	if t.s.Steps[i].Unverified {
+		if n == 0 {
+			return t.label(i) + ": ran, unverified (nothing pinned)\n"
+		}
+		return fmt.Sprintf("%s: ran, unverified (%s, which proves nothing yet)\n", t.label(i), plural(n, "output matches its pin", "outputs match their pins"))
+	}
 	if n == 0 {
 		return t.label(i) + ": ok (no outputs pinned)\n"
 	}
 	return fmt.Sprintf("%s: ok, %s\n", t.label(i), plural(n, "output matches its pin", "outputs match their pins"))
+}
+
+// verdictLine counts the steps that ran: verified ones, and the
+// unverified ones apart.
+func (t *saText) verdictLine() string {
+	verified, unverified := 0, 0
+	for _, i := range t.run {
+		if t.s.Steps[i].Unverified {
+			unverified++
+		} else {
+			verified++
+		}
+	}
+	all := ""
+	if len(t.run) == len(t.s.Steps) && unverified == 0 {
+		all = "all "
+	}
+	line := fmt.Sprintf("%s%s verified: every output was hashed on this machine and matches its pin.\n", all, plural(verified, "step", "steps"))
+	if unverified > 0 {
+		line += fmt.Sprintf("%s of the unverified section ran as well: not verified.\n", plural(unverified, "step", "steps"))
+	}
+	return line
 }
 
 // Failure points, for the summary: where steps.kaem stopped.
@@ -529,12 +561,7 @@ func (t *saText) files() ([]saFile, error) {
 	line(append([]string{"/" + catmPath, "/" + saAll}, parts...)...)
 	line("/"+saSHA, "/"+saDigest, "/"+saActual+"/digest")
 
-	ok := t.head(-1, 0)
-	if len(t.run) == len(s.Steps) {
-		ok += fmt.Sprintf("all %s verified: every output was hashed on this machine and matches its pin.\n", plural(len(t.run), "step", "steps"))
-	} else {
-		ok += fmt.Sprintf("%s verified: every output was hashed on this machine and matches its pin.\n", plural(len(t.run), "step", "steps"))
-	}
+	ok := t.head(-1, 0) + t.verdictLine()
 	ok += "chain digest, computed on this machine:\n  found     "
 	add(saTexts+"/ok", ok)
 	add(saTexts+"/ok.end", t.digestBlock()+t.ending(true))

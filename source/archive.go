@@ -33,6 +33,9 @@ const maxLinkPasses = 8
 // a pinned file that is a link is resolved inside the archive, and refused
 // if it leads outside the source root.
 func unpack(ctx context.Context, src chain.Source, name, dir string) error {
+	if src.Place != "" {
+		return placeArchive(src, name, dir)
+	}
 	// want maps a path in the source root (after strip) to the pinned
 	// paths that take its contents.
 	want := map[string][]string{}
@@ -228,4 +231,23 @@ func decompress(f io.Reader) (io.Reader, error) {
 		return xr, nil
 	}
 	return br, nil
+}
+
+// placeArchive copies the archive at name whole to src.Place under dir,
+// for a source a step unpacks, and checks it against the archive pin.
+func placeArchive(src chain.Source, name, dir string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	defer f.Close()
+	sum, err := writeFile(filepath.Join(dir, filepath.FromSlash(src.Place)), f, 0o644)
+	if err != nil {
+		return fmt.Errorf("source %s: place %s: %w", src.Name, src.Place, err)
+	}
+	if sum != src.ArchiveSHA256 {
+		return &verify.MismatchError{Source: src.Name, Path: name, Expected: src.ArchiveSHA256, Actual: sum,
+			Meaning: fmt.Sprintf("it is not the pinned archive of %s %s: a step unpacks this source, so the archive itself is pinned and a repacked archive or another release is refused", src.Name, versionOr(src))}
+	}
+	return nil
 }

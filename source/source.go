@@ -3,7 +3,8 @@
 // every file the steps read from it, not through its archive: the release
 // archive, a repacked archive and a git checkout (with submodules) of the
 // same release are all accepted, and every pinned file is checked each time
-// a source is opened. Archives are downloaded from mirrors in order (Fetch)
+// a source is opened. A source with `place` is the exception: its one
+// pinned file is the archive itself, placed whole for a step to unpack. Archives are downloaded from mirrors in order (Fetch)
 // or imported from a directory (Import) into a cache:
 //
 //	CACHE/distfiles/NAME          downloaded or imported archives
@@ -188,6 +189,10 @@ func openSupplied(ctx context.Context, src chain.Source, supplied, cacheDir stri
 	fi, err := os.Stat(supplied)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: --source %s=%s: %w", src.Name, src.Name, supplied, err)
+	}
+	if src.Place != "" && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("source %s: --source %s=%s: expected the archive itself (sha256 %s), found a directory or special file: this source is unpacked by a step, so only its archive is accepted",
+			src.Name, src.Name, supplied, src.ArchiveSHA256)
 	}
 	if fi.IsDir() {
 		abs, err := filepath.Abs(supplied)
@@ -452,6 +457,10 @@ func (e *MissingError) Error() string {
 		fmt.Fprintf(&b, " (sha256 %s)", src.ArchiveSHA256)
 	}
 	fmt.Fprintf(&b, " into a directory DIR and run: bootchain fetch%s --from DIR\n", chainFlag)
+	if src.Place != "" {
+		fmt.Fprintf(&b, "  - or supply the archive itself: --source %s=PATH", src.Name)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "  - or supply the release as an archive or an unpacked tree (a git checkout with submodules): --source %s=PATH", src.Name)
 	return b.String()
 }

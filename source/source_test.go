@@ -406,3 +406,66 @@ func TestArchiveName(t *testing.T) {
 		}
 	}
 }
+
+// placedSource is demo 1.0 with `place`: its one pin is the archive.
+func placedSource(archive []byte) chain.Source {
+	return chain.Source{Name: "demo", Version: "1.0", Place: "distfiles/demo-1.0.tar.gz",
+		ArchiveSHA256: sum(archive), Files: map[string]string{"distfiles/demo-1.0.tar.gz": sum(archive)},
+		URLs: []string{"https://example.invalid/releases/demo-1.0.tar.gz"}}
+}
+
+// TestOpenPlaced shows a placed source: the archive enters the tree whole,
+// only the pinned archive is accepted (a repack with the same files is
+// not), and a tree is refused.
+func TestOpenPlaced(t *testing.T) {
+	archive := gz(t, makeTar(t, releaseEntries("demo-1.0", false)))
+	repacked := gz(t, makeTar(t, releaseEntries("demo-1.0", true)))
+	src := placedSource(archive)
+	tests := []struct {
+		name     string
+		supplied func(t *testing.T) string
+		wantErr  string
+	}{
+		{"the pinned archive", func(t *testing.T) string { return put(t, filepath.Join(t.TempDir(), "a.tgz"), archive) }, ""},
+		{"a repacked archive", func(t *testing.T) string { return put(t, filepath.Join(t.TempDir(), "a.tgz"), repacked) }, "not the pinned archive of demo 1.0"},
+		{"an unpacked tree", func(t *testing.T) string { return t.TempDir() }, "expected the archive itself (sha256 " + sum(archive) + "), found a directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tree, err := Open(context.Background(), src, tt.supplied(t), t.TempDir())
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Open: %v, want an error containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"distfiles/demo-1.0.tar.gz": string(archive)}
+			if got := listTree(t, tree.Root); !reflect.DeepEqual(got, want) {
+				t.Errorf("tree holds %d files, want only the archive at distfiles/demo-1.0.tar.gz", len(got))
+			}
+		})
+	}
+}
+
+// TestOpenPlacedFromCache opens a placed source from the archive in the
+// cache's distfiles, and says how to supply it when it is missing.
+func TestOpenPlacedFromCache(t *testing.T) {
+	archive := gz(t, makeTar(t, releaseEntries("demo-1.0", false)))
+	src := placedSource(archive)
+	cache := t.TempDir()
+	_, err := Open(context.Background(), src, "", cache)
+	if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), "supply the archive itself: --source demo=PATH") {
+		t.Fatalf("Open with an empty cache: %v, want a MissingError asking for the archive itself", err)
+	}
+	put(t, ArchivePath(src, cache), archive)
+	tree, err := Open(context.Background(), src, "", cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := verify.File(tree.Path(src.Place)); err != nil || got != src.ArchiveSHA256 {
+		t.Errorf("placed archive: sha256 %s, %v; want %s", got, err, src.ArchiveSHA256)
+	}
+}

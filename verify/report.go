@@ -15,6 +15,7 @@ const (
 	StatusFailed     = "failed"     // ran and failed, or a pin did not match
 	StatusSkipped    = "skipped"    // not run (after --until, or after a failure)
 	StatusUnverified = "unverified" // ran in the unverified section: never claims a result
+	StatusPending    = "pending"    // laid out in the unverified section, no commands yet: the run stopped before it
 )
 
 // Report is the JSON record of a run (`bootchain run --report FILE`). Its

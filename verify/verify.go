@@ -118,6 +118,9 @@ func FirstFailure(step string, rs []Result) error {
 const (
 	problemMissing    = "missing"
 	problemNotRegular = "not a regular file"
+	// ProblemNotPinned marks a file written by an unverified step that has
+	// no pins: reported with its hash, never checked.
+	ProblemNotPinned = "not pinned"
 )
 
 // File returns the hex SHA-256 of the file at path, reading it as a stream.
@@ -143,8 +146,11 @@ func hashReader(r io.Reader) (string, error) {
 }
 
 // Tree returns the SHA-256 of every regular file under root, keyed by its
-// slash-separated path relative to root. Symbolic links are not followed and
-// not listed; nothing outside root is read.
+// slash-separated path relative to root. A symbolic link is listed with the
+// hash of the file it leads to when that is a regular file inside root (as
+// Outputs checks it, and as a tool reading it sees it); other links (to a
+// directory, dangling, or leading out of root) are not listed. Nothing
+// outside root is read.
 func Tree(root string) (map[string]string, error) {
 	r, err := os.OpenRoot(root)
 	if err != nil {
@@ -156,14 +162,23 @@ func Tree(root string) (map[string]string, error) {
 		if err != nil {
 			return err
 		}
-		if !d.Type().IsRegular() {
+		link := d.Type()&fs.ModeSymlink != 0
+		if !d.Type().IsRegular() && !link {
 			return nil
 		}
 		f, err := r.Open(p)
 		if err != nil {
+			if link {
+				return nil // dangling, or leads out of root
+			}
 			return err
 		}
 		defer f.Close()
+		if link {
+			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+				return nil
+			}
+		}
 		sum, err := hashReader(f)
 		if err != nil {
 			return fmt.Errorf("hash %s: %w", p, err)

@@ -57,11 +57,21 @@ func TestTree(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(root, "empty"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	for link, target := range map[string]string{
+		"x86/bin/M0": "../artifact/M0", // inside: listed with M0's hash
+		"to-dir":     "x86",            // a directory: not listed
+		"dangling":   "nothing",        // not listed
+		"out":        "../../etc/hostname",
+	} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	got, err := Tree(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"a": sum("A"), "x86/bin/hex1": sum("H"), "x86/artifact/M0": sum("M")}
+	want := map[string]string{"a": sum("A"), "x86/bin/hex1": sum("H"), "x86/artifact/M0": sum("M"), "x86/bin/M0": sum("M")}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Tree = %v, want %v", got, want)
 	}

@@ -132,8 +132,11 @@ func writeRunOutputs(w io.Writer, rep *verify.Report, seedDir string) {
 		fmt.Fprintf(w, "step %d/%d %s\n", i+1, len(rep.Steps), s.Name)
 		for _, o := range s.Outputs {
 			mark := ""
-			if o.Derived {
+			switch {
+			case o.Derived:
 				mark = "  derived: yes"
+			case o.Problem == verify.ProblemNotPinned:
+				mark = "  not pinned (unverified)"
 			}
 			fmt.Fprintf(w, "    %s  %s%s\n", o.SHA256, o.Path, mark)
 		}
