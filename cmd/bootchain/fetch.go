@@ -10,9 +10,10 @@ import (
 )
 
 func cmdFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("fetch", "[--chain x86] [--from DIR] [--unverified]", stderr)
+	fs := newFlags("fetch", "[--chain x86] [--until STEP] [--unverified] [--from DIR]", stderr)
 	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
 	from := fs.String("from", "", "import the archives from this directory instead of downloading (offline)")
+	until := fs.String("until", "", "fetch what the steps up to this one use (default: what a plain run needs, up to the chain's default-until)")
 	unverified := fs.Bool("unverified", false, "also fetch the sources only the chain's unverified section uses")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -29,15 +30,19 @@ func cmdFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	verifiedUse := map[string]bool{}
-	for _, st := range c.Steps {
-		for _, u := range st.Uses {
-			verifiedUse[u] = verifiedUse[u] || !st.Unverified
+	skip, err := neededSources(c, *until, *unverified)
+	if err != nil {
+		return err
+	}
+	// What is left alone is said first: a failed download below ends the
+	// command.
+	for _, src := range c.Sources {
+		if why, ok := skip[src.Name]; ok {
+			fmt.Fprintf(stdout, "%s: %s\n", src.Name, why)
 		}
 	}
 	for _, src := range c.Sources {
-		if used, any := verifiedUse[src.Name]; any && !used && !*unverified {
-			fmt.Fprintf(stdout, "%s: used only in the unverified section; --unverified fetches it\n", src.Name)
+		if _, ok := skip[src.Name]; ok {
 			continue
 		}
 		if src.Local != nil {
@@ -56,4 +61,38 @@ func cmdFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "%s: %s\n", src.Name, path)
 	}
 	return nil
+}
+
+// neededSources says which sources fetch leaves alone, and why: those
+// only steps after until use (until defaults to the chain's
+// default-until, so a plain fetch gets what a plain run needs), and those
+// only unverified steps use, unless unverified.
+func neededSources(c *chain.Chain, until string, unverified bool) (map[string]string, error) {
+	last := len(c.Steps) - 1
+	if until == "" && !unverified {
+		until = c.DefaultUntil
+	}
+	if until != "" {
+		last = c.StepIndex(until)
+		if last < 0 {
+			return nil, fmt.Errorf("fetch: --until %s: chain %s has no such step", until, c.Name)
+		}
+	}
+	firstUse := map[string]int{}
+	for i := len(c.Steps) - 1; i >= 0; i-- {
+		for _, u := range c.Steps[i].Uses {
+			firstUse[u] = i
+		}
+	}
+	skip := map[string]string{}
+	for name, i := range firstUse {
+		st := c.Steps[i]
+		switch {
+		case st.Unverified && !unverified:
+			skip[name] = "used only in the unverified section; --unverified fetches it"
+		case i > last:
+			skip[name] = fmt.Sprintf("first used by step %s, after %s; --until %s fetches it", st.Name, c.Steps[last].Name, st.Name)
+		}
+	}
+	return skip, nil
 }
