@@ -449,6 +449,10 @@ func (r *run) openSources(ctx context.Context, st chain.Step) error {
 				me.Step = st.Name
 				return me
 			}
+			var missing *source.MissingError
+			if errors.As(err, &missing) && missing.Until == "" && st.Name != r.c.DefaultUntil {
+				missing.Until, missing.Unverified = st.Name, st.Unverified
+			}
 			return fmt.Errorf("step %s: %w", st.Name, err)
 		}
 		for _, p := range chain.SortedPaths(src.Files) {

@@ -425,6 +425,11 @@ type MissingError struct {
 	// Chain is the chain's name for the suggested commands; the caller may
 	// set it (errors.As) before printing. Empty leaves --chain out.
 	Chain string
+	// Until and Unverified, when set, go into the suggested fetch command
+	// (--until STEP, --unverified): a plain fetch gets only what a plain run
+	// needs, so a source first used later needs them.
+	Until      string
+	Unverified bool
 }
 
 // Is reports whether target is ErrMissing or fs.ErrNotExist.
@@ -440,6 +445,12 @@ func (e *MissingError) Error() string {
 	chainFlag := ""
 	if e.Chain != "" {
 		chainFlag = " --chain " + e.Chain
+	}
+	if e.Until != "" {
+		chainFlag += " --until " + e.Until
+	}
+	if e.Unverified {
+		chainFlag += " --unverified"
 	}
 	if len(src.URLs) == 0 {
 		fmt.Fprintf(&b, "source %s is not available: it has no URL, so supply it with --source %s=PATH (an archive or an unpacked tree)", name, src.Name)

@@ -469,3 +469,18 @@ func TestOpenPlacedFromCache(t *testing.T) {
 		t.Errorf("placed archive: sha256 %s, %v; want %s", got, err, src.ArchiveSHA256)
 	}
 }
+
+// TestMissingErrorFetchFlags: the fetch commands a MissingError suggests
+// carry the chain, the step that first needs the source and --unverified,
+// since a plain fetch gets only what a plain run needs.
+func TestMissingErrorFetchFlags(t *testing.T) {
+	e := &MissingError{Source: demoSource(), CacheDir: "/c", Chain: "./road", Until: "gcc", Unverified: true}
+	for _, want := range []string{
+		"download it: bootchain fetch --chain ./road --until gcc --unverified   (from https://example.invalid/releases/demo-1.0.tar.gz)",
+		"run: bootchain fetch --chain ./road --until gcc --unverified --from DIR",
+	} {
+		if !strings.Contains(e.Error(), want) {
+			t.Errorf("message lacks %q:\n%s", want, e.Error())
+		}
+	}
+}
