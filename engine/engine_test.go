@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/hex0"
@@ -727,12 +730,20 @@ func TestUnpinnedRoad(t *testing.T) {
 	c := roadChain(t)
 	o := newEnv(t).opts(c)
 	o.Unverified = true
+	var logs bytes.Buffer
+	l := logrus.New()
+	l.SetOutput(&logs)
+	o.Log = l
 	rep, err := Run(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=ok hello=ok again=unverified road=unverified road-bin=unverified"; got != want {
 		t.Errorf("steps: %s, want %s", got, want)
+	}
+	// The log, too, calls only the verified steps verified.
+	if v, u := strings.Count(logs.String(), `msg="step verified"`), strings.Count(logs.String(), `msg="step ran (unverified section)"`); v != 4 || u != 3 {
+		t.Errorf("log: %d 'step verified', %d 'step ran (unverified section)'; want 4 and 3:\n%s", v, u, logs.String())
 	}
 	hello := c.Steps[c.StepIndex("hello")].Outputs["out/hello.txt"]
 	// road-bin's file is what hex0 makes of road's: not empty, so road's
