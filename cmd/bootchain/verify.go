@@ -30,12 +30,13 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 		return usagef("verify: --until %s: chain %s has no such step", *until, c.Name)
 	}
 	if *until == "" && !*unverified {
-		// Like run, stop before the unverified section.
-		for i, s := range c.Steps {
-			if s.Unverified {
-				break
+		// Like run: stop at the chain's default-until, else before the
+		// unverified section.
+		*until = c.DefaultUntil
+		for i := 0; *until == "" && i < len(c.Steps) && !c.Steps[i].Unverified; i++ {
+			if i+1 == len(c.Steps) || c.Steps[i+1].Unverified {
+				*until = c.Steps[i].Name
 			}
-			*until = c.Steps[i].Name
 		}
 	}
 	pins := c.FinalPins(*until)
