@@ -390,14 +390,37 @@ type guestRun struct {
 	stepLog lineFilter // the console, less the protocol's echoes, to lw
 	ready   bool
 	hookErr error // the AfterStep hook's error, between steps
+
+	// The console and the data port are read apart, so a step's first
+	// console lines may arrive before its begin frame and its last ones
+	// after its end frame. The kaem seed's echoes of the protocol's own
+	// commands put the console in order: lines after the echo of step n's
+	// begin are held (held) until its log opens, and the step's end waits
+	// (briefly) for the echo of its end (endEcho, signalled by echoed).
+	conLine []byte // console bytes of an unfinished line, for the echoes
+	held    [][]byte
+	endEcho int // last guest step whose end echo the console showed
+	echoed  *sync.Cond
 }
+
+// echoWait bounds how long a step's end waits for the console to catch up.
+const echoWait = 2 * time.Second
 
 // Write receives the guest console (already text) from package qemu.
 func (g *guestRun) Write(b []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.console.Write(b)
-	g.stepLog.Write(b)
+	g.conLine = append(g.conLine, b...)
+	for {
+		i := bytes.IndexByte(g.conLine, '\n')
+		if i < 0 {
+			break
+		}
+		g.consoleLine(g.conLine[:i+1])
+		g.conLine = g.conLine[i+1:]
+	}
+	g.conLine = append([]byte(nil), g.conLine...)
 	if g.user != nil {
 		g.partial = append(g.partial, b...)
 		if i := bytes.LastIndexByte(g.partial, '\n'); i >= 0 {
@@ -406,6 +429,50 @@ func (g *guestRun) Write(b []byte) (int, error) {
 		}
 	}
 	return len(b), nil
+}
+
+// consoleLine routes one whole console line: a protocol echo moves the
+// console's idea of the current step, any other line goes to the open
+// step log, or is held for the step whose begin echo came last. Called
+// with g.mu held.
+func (g *guestRun) consoleLine(l []byte) {
+	if kind, n, ok := qemu.EchoedFrame(l); ok {
+		switch kind {
+		case qemu.FrameBegin:
+			g.held = [][]byte{}
+		case qemu.FrameEnd:
+			g.endEcho = n
+			if g.echoed != nil {
+				g.echoed.Broadcast()
+			}
+		}
+	}
+	if g.stepLog.w != nil {
+		g.stepLog.Write(l)
+		return
+	}
+	if g.held != nil && !bytes.HasPrefix(l, []byte(protocolEcho)) {
+		g.held = append(g.held, append([]byte(nil), l...))
+	}
+}
+
+// awaitEndEcho waits, at most echoWait, until the console has shown the
+// echo of guest step n's end, so the step's log is whole. Called with g.mu
+// held (the wait releases it).
+func (g *guestRun) awaitEndEcho(n int) {
+	if g.echoed == nil {
+		g.echoed = sync.NewCond(&g.mu)
+	}
+	deadline := time.Now().Add(echoWait)
+	t := time.AfterFunc(echoWait, func() {
+		g.mu.Lock()
+		g.echoed.Broadcast()
+		g.mu.Unlock()
+	})
+	defer t.Stop()
+	for g.endEcho < n && time.Now().Before(deadline) {
+		g.echoed.Wait()
+	}
 }
 
 func (g *guestRun) flushUser() {
@@ -476,6 +543,10 @@ func (g *guestRun) event(e qemu.Event) error {
 			r.emit(e)
 		})
 		g.stepLog = lineFilter{w: g.lw}
+		for _, l := range g.held { // the step's lines the console showed first
+			g.stepLog.Write(l)
+		}
+		g.held = nil
 		e := g.ev(i)
 		e.Kind, e.Log = EventStart, g.logFile
 		r.emit(e)
@@ -504,6 +575,7 @@ func (g *guestRun) event(e qemu.Event) error {
 		}
 		g.mu.Lock()
 		defer g.mu.Unlock()
+		g.awaitEndEcho(e.Step + 1)
 		g.closeLog()
 		rep.Status = verify.StatusOK
 		msg := "step verified"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/hex0"
@@ -449,5 +452,46 @@ func TestQEMUUnpinnedRoad(t *testing.T) {
 				t.Errorf("step %s: %s reported as checked; an unpinned step checks nothing", name, out.Path)
 			}
 		}
+	}
+}
+
+// TestGuestConsoleOrder feeds a guestRun the console and the data port in
+// the worst order the two readers allow: the step's first console lines
+// before its begin frame, its last after its end frame. The step's log
+// still holds every line of the step, and nothing of the protocol.
+func TestGuestConsoleOrder(t *testing.T) {
+	c := load(t, fixtureDir)
+	c.Steps[0].Derive = false // no tree to re-derive from here
+	r := &run{c: c, opts: Options{}, log: logrus.New(), report: &verify.Report{Steps: make([]verify.StepReport, len(c.Steps))}}
+	r.log.(*logrus.Logger).SetOutput(io.Discard)
+	logs := t.TempDir()
+	g := &guestRun{ctx: context.Background(), r: r, p: &guestPlan{steps: []int{0}, inputs: []map[string]string{{}}}, logs: logs, cur: -1, console: io.Discard}
+	echo := func(kind string) string {
+		return " +> /" + qemu.GuestDir + "/catm /dev/ttyS1 /" + qemu.GuestDir + "/frame/" + kind + "\n"
+	}
+	io.WriteString(g, echo("hello"))
+	io.WriteString(g, echo("begin-1"))
+	io.WriteString(g, " +> seeds/hex0-seed seeds/hex0.hex0 bin/hex0\nfirst line of the step\n")
+	if err := g.event(qemu.Event{Kind: qemu.EventBegin, Step: 0}); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(g, "a line while the log is open\n")
+	if err := g.event(qemu.Event{Kind: qemu.EventEnd, Step: 0}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond) // the step's end is waiting for these
+		io.WriteString(g, "last line of the step\n"+echo("end-1"))
+	}()
+	if err := g.event(qemu.Event{Kind: qemu.EventStepDone, Step: 0, Result: &qemu.StepResult{}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(logs, "01-hex0.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := " +> seeds/hex0-seed seeds/hex0.hex0 bin/hex0\nfirst line of the step\na line while the log is open\nlast line of the step\n"
+	if string(b) != want {
+		t.Errorf("step log:\n%s\nwant:\n%s", b, want)
 	}
 }

@@ -3,6 +3,7 @@ package qemu
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -168,4 +169,40 @@ func norm(fs []Frame) []Frame {
 		out[i] = f
 	}
 	return out
+}
+
+// TestEchoedFrame reads the kaem seed's echoes of a real guest script's
+// protocol lines back into frames, and nothing else.
+func TestEchoedFrame(t *testing.T) {
+	g := testGuest(t, []GuestStep{
+		{Name: "one", Argv: []string{"/bin/one"}, Outputs: []string{"out/a", "out/b"}},
+		{Name: "two", Argv: []string{"/bin/two"}},
+	}, nil)
+	g.Pause = true
+	script, err := g.ScriptText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(string(script), "\n") {
+		if kind, n, ok := EchoedFrame([]byte(" +> " + l + "\n")); ok {
+			got = append(got, fmt.Sprintf("%s-%d", kind, n))
+		}
+	}
+	want := "hello-0 wait-1 begin-1 end-1 out-1 out-1 wait-2 begin-2 end-2 done-0"
+	if strings.Join(got, " ") != want {
+		t.Errorf("frames echoed: %s, want %s", strings.Join(got, " "), want)
+	}
+	for _, l := range []string{
+		" +> /bin/one\n",
+		"+> /bootchain/catm /dev/ttyS1 /bootchain/frame/begin-1\n", // no leading blank: not the seed's echo
+		" +> /bootchain/catm /dev/ttyS1 /bootchain/frame/begin-x\n",
+		" +> /bootchain/catm /dev/ttyS1 /bootchain/frame/begin-0\n",
+		" +> /bootchain/catm /dev/ttyS1 /bootchain/frame/bogus-1\n",
+		"output of a step that mentions /bootchain/frame/end-1\n",
+	} {
+		if kind, n, ok := EchoedFrame([]byte(l)); ok {
+			t.Errorf("EchoedFrame(%q) = %s %d, want not a frame", l, kind, n)
+		}
+	}
 }

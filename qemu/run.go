@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	_ "embed"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -193,6 +195,35 @@ func markerFile(kind FrameKind, n, k int) string {
 }
 
 func closeFile(n, k int) string { return fmt.Sprintf("%s/close-%d-%d", frameDir, n, k) }
+
+// EchoedFrame recognises, on the guest console, the kaem seed's echo of a
+// script line that sends a frame marker, such as
+//
+//	" +> /bootchain/catm /dev/ttyS1 /bootchain/frame/begin-3"
+//
+// It is the console's own record of where the guest is, in the order the
+// guest wrote it, which the frames on the data port may overtake. It
+// returns the frame kind and the step number (1-based; 0 for hello and
+// done), or ok false for any other line.
+func EchoedFrame(line []byte) (kind FrameKind, step int, ok bool) {
+	prefix := " +> /" + catmPath + " " + dataTTY + " /" + frameDir + "/"
+	rest, found := bytes.CutPrefix(bytes.TrimRight(line, "\r\n"), []byte(prefix))
+	if !found {
+		return "", 0, false
+	}
+	name, _, _ := bytes.Cut(rest, []byte(" "))
+	k, num, _ := bytes.Cut(name, []byte("-"))
+	kind = FrameKind(k)
+	switch kind {
+	case FrameHello, FrameDone:
+		return kind, 0, len(num) == 0
+	case FrameWait, FrameBegin, FrameEnd, FrameOut:
+		num, _, _ = bytes.Cut(num, []byte("-")) // out-N-K
+		n, err := strconv.Atoi(string(num))
+		return kind, n, err == nil && n > 0
+	}
+	return "", 0, false
+}
 
 // ScriptText returns the kaem script the guest runs.
 func (g Guest) ScriptText() ([]byte, error) {
