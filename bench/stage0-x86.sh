@@ -15,8 +15,8 @@ Measures, on this machine and in this one invocation, the wall time of:
                   upstream's seeds, run as
                     env -i /usr/sbin/chroot COPY /bootstrap-seeds/POSIX/x86/kaem-optional-seed
                   (reads kaem.x86). The copy is made (untimed) on the file system
-                  bootchain builds its step roots on (/dev/shm when it is a
-                  writable tmpfs, as engine.scratchBase decides) and, when that
+                  bootchain builds its step roots on ($TMPDIR if set, else /dev/shm
+                  when it is a writable tmpfs, as engine.scratchBase decides) and, when that
                   is a different file system type, also on disk (--disk-dir).
   bootchain cold  bootchain run --chain x86 --backend sandbox --no-cache
                   --source stage0-posix=TREE --work W --report R.json, with a
@@ -91,7 +91,9 @@ fstype() { stat -f -c %T "$1"; }
 fslabel() { if [ "$(fstype "$1")" = tmpfs ]; then echo tmpfs; else echo disk; fi; }
 
 # Where bootchain builds its step roots: the same rule as engine.scratchBase.
-if [ "$(fstype /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ]; then
+if [ -n "${TMPDIR:-}" ]; then
+	roots_dir=$TMPDIR
+elif [ "$(fstype /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ]; then
 	roots_dir=/dev/shm
 else
 	roots_dir=${TMPDIR:-/tmp}

@@ -56,8 +56,9 @@ type Options struct {
 	WorkDir string
 	// CacheDir holds sources and the step store; empty means source.CacheDir().
 	CacheDir string
-	// TempDir is where step roots are built; empty means /dev/shm when it
-	// is a writable tmpfs, else the system's temporary directory.
+	// TempDir is where step roots are built; empty means $TMPDIR when it
+	// is set, else /dev/shm when it is a writable tmpfs, else the system's
+	// temporary directory.
 	TempDir string
 	// NoCache runs every step even when the store holds its outputs (the
 	// fresh outputs are still stored).

@@ -834,3 +834,12 @@ step gcc
 		t.Errorf("without --unverified: %v", err)
 	}
 }
+
+// TestScratchBaseTMPDIR: a TMPDIR the person set wins over /dev/shm.
+func TestScratchBaseTMPDIR(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	if got := scratchBase(); got != dir {
+		t.Errorf("scratchBase() = %s with TMPDIR=%s", got, dir)
+	}
+}

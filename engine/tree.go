@@ -175,10 +175,14 @@ func moveTree(src, dst string) error {
 // scratchPrefix names the directories runs build their roots in.
 const scratchPrefix = "bootchain-run-"
 
-// scratchBase returns where step roots are built: /dev/shm when it is a
-// writable tmpfs (the stage0 tools make one system call per byte, and a
-// root in memory keeps that cheap), else the system's temporary directory.
+// scratchBase returns where step roots are built: $TMPDIR when it is set
+// (the person chose), else /dev/shm when it is a writable tmpfs (the stage0
+// tools make one system call per byte, and a root in memory keeps that
+// cheap), else the system's temporary directory.
 func scratchBase() string {
+	if os.Getenv("TMPDIR") != "" {
+		return os.TempDir()
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs("/dev/shm", &st); err == nil && st.Type == unix.TMPFS_MAGIC && unix.Access("/dev/shm", unix.W_OK) == nil {
 		return "/dev/shm"

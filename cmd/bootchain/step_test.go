@@ -298,6 +298,7 @@ func TestStepNonInteractive(t *testing.T) {
 		t.Skipf("sandbox not available here, so steps cannot run: %v", err)
 	}
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("TMPDIR", t.TempDir()) // the tampered run's kept root goes here, not /dev/shm
 	dir := t.TempDir()
 	report := filepath.Join(dir, "r.json")
 
