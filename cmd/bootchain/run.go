@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,33 +20,25 @@ import (
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--until STEP] [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
-	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
-	backendName := fs.String("backend", "sandbox", "where steps run: sandbox (Linux namespaces) or qemu (one guest boot whose only userland is the seeds)")
-	qemuOpts := addQEMUFlags(fs)
-	sources := sourceFlags{}
-	fs.Var(sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
-	until := fs.String("until", "", "stop after this step")
-	work := fs.String("work", "", "leave the final tree (upstream layout) and the step logs in this directory")
-	reportPath := fs.String("report", "", "write the JSON report to this file")
-	noCache := fs.Bool("no-cache", false, "run every step even when the cache holds its outputs")
-	unverified := fs.Bool("unverified", false, "go on into the chain's unverified section")
+	rf := addRunFlags(fs, runHelp{
+		backend: "where steps run: sandbox (Linux namespaces) or qemu (one guest boot whose only userland is the seeds)",
+		until:   "stop after this step",
+		work:    "leave the final tree (upstream layout) and the step logs in this directory",
+		report:  "write the JSON report to this file",
+	})
 	jsonOut := fs.Bool("json", false, "print progress as JSON lines on stdout (logs as JSON on stderr)")
-	verbose := fs.Bool("v", false, "log every step's details")
 	seedDir := fs.String("seeds", "", "run with another party's seeds: a directory holding hex0-seed and kaem-optional-seed (e.g. stage0-posix's bootstrap-seeds/POSIX/x86)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	backend, c, err := loadRun("run", pos, *backendName, *name, *until, sources)
+	backend, c, err := rf.load("run", pos)
 	if err != nil {
 		return err
 	}
+	name, work, reportPath := rf.chain, rf.work, rf.report
 
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	if *verbose {
-		log.SetLevel(logrus.InfoLevel)
-	}
+	log := rf.logger()
 	var progress engine.Progress
 	switch {
 	case *jsonOut:
@@ -66,22 +59,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if w, ok := progress.(io.Writer); ok {
 		consoleOut = w // above the live line
 	}
-	if err := qemuOpts.apply(fs, backend, consoleOut); err != nil {
+	if err := rf.qemu.apply(fs, backend, consoleOut); err != nil {
 		return err
 	}
 
-	rep, runErr := engine.Run(ctx, engine.Options{
-		Chain:      c,
-		Backend:    backend,
-		Sources:    sources,
-		Until:      *until,
-		WorkDir:    *work,
-		NoCache:    *noCache,
-		Unverified: *unverified,
-		SeedDir:    *seedDir,
-		Progress:   progress,
-		Log:        log,
-	})
+	opts := rf.options(c, backend, log)
+	opts.SeedDir, opts.Progress = *seedDir, progress
+	rep, runErr := engine.Run(ctx, opts)
 	if rep != nil && *reportPath != "" {
 		if err := verify.WriteReport(*reportPath, rep); err != nil {
 			fmt.Fprintf(stderr, "bootchain: report %s: %v\n", *reportPath, err)
@@ -151,25 +135,72 @@ func termWidth(w io.Writer) int {
 // loadRun checks what run and step share: no positional arguments, a known
 // backend, a loadable chain, and --until and --source naming things the
 // chain has.
-func loadRun(cmd string, pos []string, backendName, name, until string, sources map[string]string) (engine.Backend, *chain.Chain, error) {
+// runFlags are the flags run and step share.
+type runFlags struct {
+	chain, backend, until, work, report *string
+	sources                             sourceFlags
+	noCache, unverified, verbose        *bool
+	qemu                                *qemuFlags
+}
+
+// runHelp is the wording of the shared flags that differs between run and
+// step.
+type runHelp struct{ backend, until, work, report string }
+
+func addRunFlags(fs *flag.FlagSet, h runHelp) *runFlags {
+	f := &runFlags{sources: sourceFlags{}}
+	f.chain = fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
+	f.backend = fs.String("backend", "sandbox", h.backend)
+	f.qemu = addQEMUFlags(fs)
+	fs.Var(f.sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
+	f.until = fs.String("until", "", h.until)
+	f.work = fs.String("work", "", h.work)
+	f.report = fs.String("report", "", h.report)
+	f.noCache = fs.Bool("no-cache", false, "run every step even when the cache holds its outputs")
+	f.unverified = fs.Bool("unverified", false, "go on into the chain's unverified section")
+	f.verbose = fs.Bool("v", false, "log every step's details")
+	return f
+}
+
+// load checks the parsed flags against the chain they name and returns
+// the backend and the chain.
+func (f *runFlags) load(cmd string, pos []string) (engine.Backend, *chain.Chain, error) {
 	if len(pos) > 0 {
 		return nil, nil, usagef("%s: unexpected argument %q", cmd, pos[0])
 	}
-	backend, err := engine.NewBackend(backendName)
+	backend, err := engine.NewBackend(*f.backend)
 	if err != nil {
 		return nil, nil, usagef("%s: --%v", cmd, err)
 	}
-	c, err := chain.Load(name)
+	c, err := chain.Load(*f.chain)
 	if err != nil {
 		return nil, nil, err
 	}
-	if until != "" && c.StepIndex(until) < 0 {
-		return nil, nil, usagef("%s: --until %s: chain %s has no such step", cmd, until, c.Name)
+	if *f.until != "" && c.StepIndex(*f.until) < 0 {
+		return nil, nil, usagef("%s: --until %s: chain %s has no such step", cmd, *f.until, c.Name)
 	}
-	for n := range sources {
+	for n := range f.sources {
 		if _, ok := c.Source(n); !ok {
 			return nil, nil, usagef("%s: --source %s: chain %s has no source %s", cmd, n, c.Name, n)
 		}
 	}
 	return backend, c, nil
+}
+
+// logger returns a logger at the level -v asks for (warnings, else info).
+func (f *runFlags) logger() *logrus.Logger {
+	log := logrus.New()
+	log.SetLevel(logrus.WarnLevel)
+	if *f.verbose {
+		log.SetLevel(logrus.InfoLevel)
+	}
+	return log
+}
+
+// options are the engine options the shared flags set.
+func (f *runFlags) options(c *chain.Chain, backend engine.Backend, log logrus.FieldLogger) engine.Options {
+	return engine.Options{
+		Chain: c, Backend: backend, Sources: f.sources, Until: *f.until, WorkDir: *f.work,
+		NoCache: *f.noCache, Unverified: *f.unverified, Log: log,
+	}
 }

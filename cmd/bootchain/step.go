@@ -31,33 +31,25 @@ const pageLines = 32
 
 func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("step", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--until STEP] [--report FILE] [--work DIR] [--no-cache] [--unverified] [-v]", stderr)
-	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
-	backendName := fs.String("backend", "sandbox", "where steps run: sandbox (Linux namespaces) or qemu (one guest boot, paused between steps)")
-	qemuOpts := addQEMUFlags(fs)
-	sources := sourceFlags{}
-	fs.Var(sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
-	until := fs.String("until", "", "run to this step without asking, then stop (non-interactive)")
-	work := fs.String("work", "", "leave the tree (upstream layout) and the step logs in this directory")
-	reportPath := fs.String("report", "", "write the JSON report of the steps run to this file")
-	noCache := fs.Bool("no-cache", false, "run every step even when the cache holds its outputs")
-	unverified := fs.Bool("unverified", false, "go on into the chain's unverified section")
-	verbose := fs.Bool("v", false, "log every step's details")
+	rf := addRunFlags(fs, runHelp{
+		backend: "where steps run: sandbox (Linux namespaces) or qemu (one guest boot, paused between steps)",
+		until:   "run to this step without asking, then stop (non-interactive)",
+		work:    "leave the tree (upstream layout) and the step logs in this directory",
+		report:  "write the JSON report of the steps run to this file",
+	})
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
-	backend, c, err := loadRun("step", pos, *backendName, *name, *until, sources)
+	backend, c, err := rf.load("step", pos)
 	if err != nil {
 		return err
 	}
-	log := logrus.New()
-	log.SetLevel(logrus.WarnLevel)
-	if *verbose {
-		log.SetLevel(logrus.InfoLevel)
-	}
+	until, reportPath := rf.until, rf.report
+	log := rf.logger()
 	log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
 	log.SetOutput(stderr)
-	if err := qemuOpts.apply(fs, backend, stderr); err != nil {
+	if err := rf.qemu.apply(fs, backend, stderr); err != nil {
 		return err
 	}
 
@@ -65,18 +57,9 @@ func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if s.interactive {
 		fmt.Fprintf(stdout, "chain %s, backend %s: stepping; after each step: %s\n", c.Name, backend.Name(), strings.TrimSuffix(stepPrompt, "> "))
 	}
-	rep, runErr := engine.Run(ctx, engine.Options{
-		Chain:      c,
-		Backend:    backend,
-		Sources:    sources,
-		Until:      *until,
-		WorkDir:    *work,
-		NoCache:    *noCache,
-		Unverified: *unverified,
-		Log:        log,
-		BeforeStep: s.before,
-		AfterStep:  s.after,
-	})
+	opts := rf.options(c, backend, log)
+	opts.BeforeStep, opts.AfterStep = s.before, s.after
+	rep, runErr := engine.Run(ctx, opts)
 	if rep != nil && *reportPath != "" {
 		if err := verify.WriteReport(*reportPath, stepsRun(rep)); err != nil {
 			fmt.Fprintf(stderr, "bootchain: report %s: %v\n", *reportPath, err)
@@ -89,13 +72,20 @@ func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		printError(stderr, runErr)
 		return failure{runErr}
 	}
-	ran := 0
+	verified, unverified := 0, 0
 	for _, st := range rep.Steps {
-		if st.Status != verify.StatusSkipped {
-			ran++
+		switch st.Status {
+		case verify.StatusOK:
+			verified++
+		case verify.StatusUnverified:
+			unverified++
 		}
 	}
-	fmt.Fprintf(stdout, "chain %s: %d of %d steps run, all verified\n", c.Name, ran, len(c.Steps))
+	fmt.Fprintf(stdout, "chain %s: %d of %d steps run, %d verified", c.Name, verified+unverified, len(c.Steps), verified)
+	if unverified > 0 {
+		fmt.Fprintf(stdout, ", %d unverified", unverified)
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 

@@ -320,6 +320,15 @@ func TestStepNonInteractive(t *testing.T) {
 	if got := reportSteps(readReport(t, report)); !reflect.DeepEqual(got, []string{"hex0=ok", "kaem=ok"}) {
 		t.Errorf("--until: report steps %v, want [hex0=ok kaem=ok]", got)
 	}
+	if !strings.Contains(out, "chain fixture: 2 of 5 steps run, 2 verified\n") {
+		t.Errorf("--until: no summary line counting 2 verified steps:\n%s", out)
+	}
+
+	// An unverified step is counted apart, never as verified.
+	out, err = runStep(t, "", "--chain", fixtureChain, "--until", "again", "--unverified")
+	if err != nil || !strings.Contains(out, "chain fixture: 5 of 5 steps run, 4 verified, 1 unverified\n") {
+		t.Errorf("--until again --unverified: err %v, output:\n%s", err, out)
+	}
 
 	out, err = runStep(t, "r data\nq\n", "--chain", fixtureChain, "--report", report)
 	if err != nil {
