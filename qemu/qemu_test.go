@@ -524,7 +524,7 @@ func TestWaitOutcomes(t *testing.T) {
 		{"qemu killed", `kill -SEGV $$`, nil, "qemu crashed: signal: segmentation fault"},
 		{"reset without panic", `exit 0`, nil, "qemu crashed: guest stopped without a kernel panic (reset or triple fault)"},
 		{"silent guest", `exec sleep 60`, []Option{WithIdleTimeout(300 * time.Millisecond)},
-			"guest hang: no serial output for 300ms (raise --idle-timeout if a step is just slow)"},
+			"guest hang: no serial output and QEMU not computing for 300ms (raise --idle-timeout if a step is just slow)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -703,5 +703,67 @@ func TestRunStepsCancelMessage(t *testing.T) {
 	}, testOpts(t)...)
 	if err == nil || err.Error() != "step block: qemu: stopped: context canceled" {
 		t.Fatalf("RunSteps = %v, want step block: qemu: stopped: context canceled", err)
+	}
+}
+
+// TestComputing: a silent guest counts as working while QEMU's process
+// keeps more than a tenth of a CPU busy, and only then.
+func TestComputing(t *testing.T) {
+	for _, tc := range []struct {
+		before, now, wall time.Duration
+		want              bool
+	}{
+		{-1, 5 * time.Second, time.Second, false}, // no earlier sample
+		{0, 900 * time.Millisecond, time.Second, true},
+		{0, 300 * time.Millisecond, time.Second, true},                             // a busy guest on a loaded host
+		{0, 100 * time.Millisecond, time.Second, false},                            // exactly a tenth: not busy
+		{2 * time.Second, 2*time.Second + 10*time.Millisecond, time.Second, false}, // an idle guest's timer ticks
+		{0, time.Second, 0, false},
+	} {
+		if got := computing(tc.before, tc.now, tc.wall); got != tc.want {
+			t.Errorf("computing(%v, %v, %v) = %v, want %v", tc.before, tc.now, tc.wall, got, tc.want)
+		}
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want time.Duration
+		err  bool
+	}{
+		{"4242 (qemu-system-x86) S 1 4242 4242 0 -1 4194560 5000 0 0 0 1234 56 0 0 20 0 3 0 100 0 0\n", 1290 * clockTick, false},
+		{"7 (a) b (c)) R 1 7 7 0 -1 0 0 0 0 0 10 20 0 0\n", 30 * clockTick, false}, // a name with ") " inside
+		{"4242 (qemu) S 1 2 3\n", 0, true},
+		{"no name here", 0, true},
+		{"1 (x) S 1 1 1 0 -1 0 0 0 0 0 ten 2 0 0\n", 0, true},
+	} {
+		got, err := parseStatCPU([]byte(tc.line))
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("parseStatCPU(%q) = %v, %v; want %v, error %v", tc.line, got, err, tc.want, tc.err)
+		}
+	}
+	// This process is real: its CPU time is readable and not negative.
+	if d, err := processCPU(os.Getpid()); err != nil || d < 0 {
+		t.Errorf("processCPU(self) = %v, %v", d, err)
+	}
+}
+
+// TestRunStepsBusyNotHung: a step that computes without a word for longer
+// than the idle timeout (the hex0 seed assembling a large file, one
+// system call per byte) is working, not hung.
+func TestRunStepsBusyNotHung(t *testing.T) {
+	needQEMU(t)
+	t.Parallel()
+	const idle = 3 * time.Second
+	big := bytes.Repeat([]byte("00 11 22 33 44 55 66 77\n"), 1<<17) // 3 MiB
+	g := testGuest(t, []GuestStep{{Name: "busy", Argv: []string{"/" + hex0Path, "/in/big.hex0", "/out/big"}, Outputs: []string{"out/big"}}},
+		map[string][]byte{"in/big.hex0": big})
+	res, err := RunSteps(context.Background(), g, nil, testOpts(t, WithIdleTimeout(idle))...)
+	if err != nil {
+		t.Fatalf("RunSteps = %v, want the busy step to finish", err)
+	}
+	if d := res[0].Duration; d < 2*idle {
+		t.Skipf("the step took %v here, too short to outlast the idle timeout of %v: nothing shown", d, idle)
 	}
 }

@@ -69,7 +69,11 @@ func WithCPUs(n int) Option { return func(c *config) { c.cpus = n } }
 func WithConsole(w io.Writer) Option { return func(c *config) { c.console = w } }
 
 // WithIdleTimeout sets how long the guest may stay silent on both serial
-// ports before it is declared hung (default 5m; 0 disables the check).
+// ports, without QEMU computing, before it is declared hung (default 5m; 0
+// disables the check). A guest that keeps QEMU's process busy (more than
+// a tenth of a CPU) is working, not hung: under TCG one MesCC compile runs for
+// minutes without a word. A step that computes forever is caught by its
+// own timeout instead.
 func WithIdleTimeout(d time.Duration) Option { return func(c *config) { c.idle = d } }
 
 // WithAppend adds kernel command-line arguments after bootchain's own.
@@ -326,6 +330,7 @@ func (vm *VM) supervise(ctx context.Context) {
 		defer t.Stop()
 		tick = t.C
 	}
+	lastCPU, lastAt := time.Duration(-1), time.Now()
 	for {
 		select {
 		case <-vm.exited:
@@ -333,7 +338,13 @@ func (vm *VM) supervise(ctx context.Context) {
 		case <-ctx.Done():
 			vm.stop(fmt.Errorf("qemu: stopped: %w", ctx.Err()))
 			return
-		case <-tick:
+		case now := <-tick:
+			if cpu, err := processCPU(vm.cmd.Process.Pid); err == nil {
+				if computing(lastCPU, cpu, now.Sub(lastAt)) {
+					vm.touch() // silent, but working
+				}
+				lastCPU, lastAt = cpu, now
+			}
 			if vm.held.Load() > 0 {
 				continue
 			}
@@ -344,6 +355,49 @@ func (vm *VM) supervise(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// computing reports whether a process that had used before of CPU time and
+// now uses now, wall later, kept more than a tenth of a CPU busy meanwhile.
+// An idle guest costs QEMU under TCG about 0.3 % of a CPU (its timer
+// ticks); a computing one gets most of a CPU, and still over a third on a
+// host loaded twice over. before < 0 means there is no earlier sample.
+func computing(before, now, wall time.Duration) bool {
+	return before >= 0 && wall > 0 && now-before > wall/10
+}
+
+// clockTick is the unit of /proc/PID/stat's CPU times (USER_HZ, 100 on
+// every Linux architecture QEMU runs on here).
+const clockTick = 10 * time.Millisecond
+
+// processCPU returns the user plus system CPU time process pid has used,
+// all its threads included, from /proc/PID/stat.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(b)
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) from a
+// /proc/PID/stat line; the command name (field 2) may hold blanks and
+// parentheses, so fields are counted after its last ')'.
+func parseStatCPU(b []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("qemu: /proc stat: no command name")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 { // state is field 3; utime, stime are 14, 15
+		return 0, fmt.Errorf("qemu: /proc stat: %d fields after the name, expected at least 13", len(f))
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("qemu: /proc stat: utime %q, stime %q: expected clock ticks", f[11], f[12])
+	}
+	return time.Duration(utime+stime) * clockTick, nil
 }
 
 // stop records why the host ended the VM and kills QEMU's process group.
@@ -448,15 +502,15 @@ type PanicError struct{ Message string }
 
 func (e *PanicError) Error() string { return "guest kernel panic: " + e.Message }
 
-// HangError means the guest wrote nothing on either serial port for the idle
-// timeout; QEMU was killed.
+// HangError means the guest wrote nothing on either serial port, and QEMU
+// did not compute, for the idle timeout; QEMU was killed.
 type HangError struct {
 	Idle     time.Duration
 	LastLine string // last console line, for context
 }
 
 func (e *HangError) Error() string {
-	s := fmt.Sprintf("guest hang: no serial output for %v (raise --idle-timeout if a step is just slow)", e.Idle)
+	s := fmt.Sprintf("guest hang: no serial output and QEMU not computing for %v (raise --idle-timeout if a step is just slow)", e.Idle)
 	if e.LastLine != "" {
 		s += fmt.Sprintf("; last console line: %q", e.LastLine)
 	}

@@ -27,7 +27,7 @@ func addQEMUFlags(fs *flag.FlagSet) *qemuFlags {
 		memory:  fs.Int("memory", qemu.DefaultMemoryMiB, "qemu backend: guest memory in MiB"),
 		cpus:    fs.Int("cpus", qemu.DefaultCPUs, "qemu backend: virtual CPUs"),
 		console: fs.Bool("console", false, "qemu backend: copy the guest console to stderr"),
-		idle:    fs.Duration("idle-timeout", qemu.DefaultIdleTimeout, "qemu backend: stop a guest silent for this long (0: never)"),
+		idle:    fs.Duration("idle-timeout", qemu.DefaultIdleTimeout, "qemu backend: stop a guest silent on the serial ports, with QEMU not computing, for this long (0: never)"),
 	}
 }
 
