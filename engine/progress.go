@@ -98,14 +98,19 @@ func (p *PlainProgress) clock() time.Time {
 }
 
 func (p *PlainProgress) tick(every time.Duration, stop chan struct{}) {
-	t := time.NewTicker(every)
+	repeat(every, stop, p.heartbeat)
+}
+
+// repeat calls f every d until stop is closed.
+func repeat(d time.Duration, stop <-chan struct{}, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
-			p.heartbeat()
+			f()
 		}
 	}
 }
@@ -195,20 +200,13 @@ func (p *TTYProgress) Event(e Event) {
 }
 
 func (p *TTYProgress) tick(stop chan struct{}) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			p.mu.Lock()
-			if p.stop == stop {
-				p.draw()
-			}
-			p.mu.Unlock()
+	repeat(250*time.Millisecond, stop, func() {
+		p.mu.Lock()
+		if p.stop == stop {
+			p.draw()
 		}
-	}
+		p.mu.Unlock()
+	})
 }
 
 func (p *TTYProgress) draw() {

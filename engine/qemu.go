@@ -411,16 +411,7 @@ func (g *guestRun) Write(b []byte) (int, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.console.Write(b)
-	g.conLine = append(g.conLine, b...)
-	for {
-		i := bytes.IndexByte(g.conLine, '\n')
-		if i < 0 {
-			break
-		}
-		g.consoleLine(g.conLine[:i+1])
-		g.conLine = g.conLine[i+1:]
-	}
-	g.conLine = append([]byte(nil), g.conLine...)
+	g.conLine = eachLine(g.conLine, b, g.consoleLine)
 	if g.user != nil {
 		g.partial = append(g.partial, b...)
 		if i := bytes.LastIndexByte(g.partial, '\n'); i >= 0 {
@@ -619,17 +610,21 @@ type lineFilter struct {
 	panicked bool
 }
 
-func (f *lineFilter) Write(b []byte) {
-	f.partial = append(f.partial, b...)
+func (f *lineFilter) Write(b []byte) { f.partial = eachLine(f.partial, b, f.line) }
+
+// eachLine appends b to partial, calls line with every whole line (its
+// '\n' included) and returns what is left: a copy of the unfinished line.
+func eachLine(partial, b []byte, line func([]byte)) []byte {
+	partial = append(partial, b...)
 	for {
-		i := bytes.IndexByte(f.partial, '\n')
+		i := bytes.IndexByte(partial, '\n')
 		if i < 0 {
 			break
 		}
-		f.line(f.partial[:i+1])
-		f.partial = f.partial[i+1:]
+		line(partial[:i+1])
+		partial = partial[i+1:]
 	}
-	f.partial = append([]byte(nil), f.partial...)
+	return append([]byte(nil), partial...)
 }
 
 func (f *lineFilter) line(l []byte) {
