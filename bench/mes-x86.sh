@@ -35,7 +35,7 @@ options:
   -h, --help    this text
 
 Time on two cores: sandbox about 20 minutes to mes-hello; QEMU under TCG
-6-7 hours (MesCC's libc: about 2.6 minutes per compile). The times are informational;
+about 15 hours here (MesCC's libc: about 6.5 minutes per compile). The times are informational;
 the exit status is 0 when every run verified and the backends agree, 1
 otherwise, 2 on usage errors.
 EOF
