@@ -450,9 +450,13 @@ func (r *run) openSources(ctx context.Context, st chain.Step) error {
 				me.Step = st.Name
 				return me
 			}
+			// A plain fetch gets what a plain run needs: a source first
+			// used later needs --until (and --unverified) to be fetched.
 			var missing *source.MissingError
-			if errors.As(err, &missing) && missing.Until == "" && st.Name != r.c.DefaultUntil {
-				missing.Until, missing.Unverified = st.Name, st.Unverified
+			if errors.As(err, &missing) && missing.Until == "" {
+				if d := r.c.StepIndex(r.c.DefaultUntil); st.Unverified || (d >= 0 && r.c.StepIndex(st.Name) > d) {
+					missing.Until, missing.Unverified = st.Name, st.Unverified
+				}
 			}
 			return fmt.Errorf("step %s: %w", st.Name, err)
 		}
