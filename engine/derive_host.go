@@ -99,7 +99,8 @@ func Derive(ctx context.Context, o DeriveOptions) (*Derivation, error) {
 		return nil, err
 	}
 	h.work = o.WorkDir
-	rep := &verify.Report{Chain: c.Name, Backend: "derive", Seeds: map[string]string{}, Digest: c.Digest(), Steps: []verify.StepReport{}}
+	rep := &verify.Report{Chain: c.Name, Backend: "derive", Bootchain: verify.CurrentTool(), Seeds: map[string]string{},
+		Digest: c.Digest(), Steps: []verify.StepReport{}, Times: verify.Times{Started: now()}}
 	for _, s := range h.seedList {
 		if !s.source {
 			rep.Seeds[s.name] = s.sha256
@@ -173,6 +174,7 @@ func Derive(ctx context.Context, o DeriveOptions) (*Derivation, error) {
 		}
 	}
 	rep.OK = rep.Error == ""
+	rep.Times.Ended = now()
 	return res, nil
 }
 

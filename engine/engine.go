@@ -13,6 +13,8 @@ package engine
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -149,6 +151,9 @@ type run struct {
 	// hookInputs holds the tree each step started from, for AfterStep.
 	hookInputs map[int]map[string]string
 	stopped    bool // the AfterStep hook said Stop
+	// until is the name of the last step to run and untilFrom what chose
+	// it (verify.Until*), for the report.
+	until, untilFrom string
 }
 
 // Run runs opts.Chain and returns its report, which is complete as far as
@@ -171,10 +176,17 @@ func Run(ctx context.Context, opts Options) (*verify.Report, error) {
 	if err := r.check(); err != nil {
 		return nil, err
 	}
-	r.report = &verify.Report{Chain: c.Name, Backend: r.backend.Name(), Seeds: map[string]string{}, Digest: c.Digest(), Steps: []verify.StepReport{}}
-	for _, s := range c.Steps {
+	r.report = &verify.Report{Chain: c.Name, Backend: r.backend.Name(), Bootchain: verify.CurrentTool(),
+		Until: r.until, UntilFrom: r.untilFrom, Seeds: map[string]string{}, Digest: c.Digest(),
+		Sources: []verify.SourceReport{}, Steps: []verify.StepReport{},
+		Times: verify.Times{Started: now()}}
+	for i, s := range c.Steps {
+		status := verify.StatusSkipped
+		if i > r.last {
+			status = verify.StatusNotRequested
+		}
 		r.report.Steps = append(r.report.Steps, verify.StepReport{
-			Name: s.Name, Status: verify.StatusSkipped, Command: s.Argv,
+			Name: s.Name, Status: status, Command: s.Argv,
 			Inputs: []verify.Result{}, Outputs: []verify.Result{},
 		})
 	}
@@ -188,8 +200,14 @@ func Run(ctx context.Context, opts Options) (*verify.Report, error) {
 	if err != nil {
 		r.report.Error = err.Error()
 	}
+	r.report.Times.Ended = now()
 	if r.progress() != nil {
-		ev := Event{Kind: EventDone, Status: verify.StatusOK}
+		ev := Event{Kind: EventDone, Status: verify.StatusOK, Until: r.until}
+		for i := r.last + 1; i < len(c.Steps); i++ {
+			if r.report.Steps[i].Status == verify.StatusNotRequested {
+				ev.NotRequested = append(ev.NotRequested, c.Steps[i].Name)
+			}
+		}
 		if err != nil {
 			ev.Status, ev.Error = verify.StatusFailed, err.Error()
 		}
@@ -197,6 +215,9 @@ func Run(ctx context.Context, opts Options) (*verify.Report, error) {
 	}
 	return r.report, err
 }
+
+// now is the wall-clock time as reports label it.
+func now() string { return time.Now().UTC().Format(time.RFC3339) }
 
 func (r *run) progress() Progress { return r.opts.Progress }
 
@@ -206,11 +227,16 @@ func (r *run) emit(e Event) {
 	}
 }
 
-// check validates the options against the chain before anything runs.
+// check validates the options against the chain before anything runs,
+// and works out the last step to run (r.last, r.until, r.untilFrom).
 func (r *run) check() error {
 	r.last, r.pending = len(r.c.Steps)-1, -1
+	r.untilFrom = verify.UntilFlag
 	if r.opts.Until == "" {
-		r.opts.Until = r.c.DefaultUntil
+		r.opts.Until, r.untilFrom = r.c.DefaultUntil, verify.UntilDefault
+	}
+	if r.opts.Until == "" {
+		r.untilFrom = verify.UntilChainEnd
 	}
 	if r.opts.Until != "" {
 		i := r.c.StepIndex(r.opts.Until)
@@ -232,16 +258,19 @@ func (r *run) check() error {
 	if !r.opts.Unverified {
 		for i := 0; i <= r.last; i++ {
 			if r.c.Steps[i].Unverified {
-				r.last = i - 1
+				r.last, r.untilFrom = i-1, verify.UntilVerifiedEnd
 				break
 			}
 		}
 	}
 	for i := 0; i <= r.last; i++ {
 		if r.c.Steps[i].Pending != "" {
-			r.pending, r.last = i, i-1
+			r.pending, r.last, r.untilFrom = i, i-1, verify.UntilBeforePending
 			break
 		}
+	}
+	if r.untilFrom != verify.UntilChainEnd && r.last >= 0 {
+		r.until = r.c.Steps[r.last].Name
 	}
 	for name := range r.opts.Sources {
 		if _, ok := r.c.Source(name); !ok {
@@ -472,6 +501,7 @@ func (r *run) openSources(ctx context.Context, st chain.Step) error {
 			r.state[p] = fileState{got, "source " + u}
 		}
 		r.opened[u] = true
+		r.report.Sources = append(r.report.Sources, sourceReport(*src, r.opts.Sources[u]))
 		r.log.WithFields(logrus.Fields{"step": st.Name, "source": u, "files": len(src.Files), "from": t.Root}).Info("source verified")
 	}
 	return nil
@@ -792,4 +822,31 @@ type PendingError struct {
 
 func (e *PendingError) Error() string {
 	return fmt.Sprintf("step %s: pending, so the run stopped before it: %s", e.Step, e.Why)
+}
+
+// sourceReport says how src entered the run: supplied is the path given
+// with --source, if any. Only an archive given with --source is read again
+// here, to name its digest; a cached archive's is its pin, checked when it
+// was fetched or imported.
+func sourceReport(src chain.Source, supplied string) verify.SourceReport {
+	h := sha256.New()
+	for _, p := range chain.SortedPaths(src.Files) {
+		fmt.Fprintf(h, "%s  %s\n", src.Files[p], p)
+	}
+	sr := verify.SourceReport{Name: src.Name, Version: src.Version, Files: len(src.Files),
+		FilesSHA256: hex.EncodeToString(h.Sum(nil))}
+	switch {
+	case supplied != "":
+		sr.From, sr.Form = "--source", verify.FormArchive
+		if fi, err := os.Stat(supplied); err == nil && fi.IsDir() {
+			sr.Form = verify.FormTree
+		} else if sum, err := verify.File(supplied); err == nil {
+			sr.ArchiveSHA256 = sum
+		}
+	case src.Local != nil:
+		sr.From, sr.Form = "chain", verify.FormTree
+	default:
+		sr.From, sr.Form, sr.ArchiveSHA256 = "cache", verify.FormArchive, src.ArchiveSHA256
+	}
+	return sr
 }

@@ -98,16 +98,22 @@ func TestDefaultUntil(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=skipped hello=skipped again=skipped"; got != want {
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=not requested hello=not requested again=not requested"; got != want {
 		t.Errorf("default run: %s, want %s", got, want)
+	}
+	if rep.Until != "kaem" || rep.UntilFrom != verify.UntilDefault {
+		t.Errorf("default run: until %q from %q, want kaem from %q", rep.Until, rep.UntilFrom, verify.UntilDefault)
 	}
 	o := e.opts(c)
 	o.Until = "hello"
 	if rep, err = Run(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stepStatus(rep), "hex0=ok(cached) kaem=ok(cached) data=ok hello=ok again=skipped"; got != want {
+	if got, want := stepStatus(rep), "hex0=ok(cached) kaem=ok(cached) data=ok hello=ok again=not requested"; got != want {
 		t.Errorf("--until hello: %s, want %s", got, want)
+	}
+	if rep.Until != "hello" || rep.UntilFrom != verify.UntilFlag {
+		t.Errorf("--until hello: until %q from %q, want hello from %q", rep.Until, rep.UntilFrom, verify.UntilFlag)
 	}
 }
 
@@ -124,7 +130,7 @@ func TestFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=ok hello=ok again=skipped"; got != want {
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=ok hello=ok again=not requested"; got != want {
 		t.Errorf("first run: %s, want %s", got, want)
 	}
 	if !rep.OK || rep.Chain != "fixture" || rep.Backend != "sandbox" || rep.Digest != c.Digest() || len(rep.Seeds) != 2 {
@@ -173,7 +179,7 @@ func TestFixture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stepStatus(rep2), "hex0=ok(cached) kaem=ok(cached) data=ok(cached) hello=ok(cached) again=skipped"; got != want {
+	if got, want := stepStatus(rep2), "hex0=ok(cached) kaem=ok(cached) data=ok(cached) hello=ok(cached) again=not requested"; got != want {
 		t.Errorf("second run: %s, want %s", got, want)
 	}
 	got2 := treeHashes(t, work)
@@ -236,7 +242,7 @@ func TestTampered(t *testing.T) {
 	if msg := err.Error(); !strings.HasPrefix(msg, "step data: out/b: sha256 is "+me.Actual+", expected "+want) {
 		t.Errorf("message %q", msg)
 	}
-	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=failed hello=skipped again=skipped"; got != want {
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=failed hello=skipped again=not requested"; got != want {
 		t.Errorf("steps: %s, want %s", got, want)
 	}
 	if rep.OK || rep.Error == "" {
@@ -328,7 +334,7 @@ func TestFlippedSourceByte(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "step data: source fixture-src: hex/a.hex0: sha256 is ") {
 		t.Errorf("message %q", err)
 	}
-	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=failed hello=skipped again=skipped"; got != want {
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=failed hello=skipped again=not requested"; got != want {
 		t.Errorf("steps: %s, want %s", got, want)
 	}
 	// The step never ran: there is no root to keep.
@@ -359,7 +365,7 @@ func TestFlippedCachedByte(t *testing.T) {
 	if !strings.HasPrefix(err.Error(), "step data: out/hello: sha256 is "+me.Actual+", expected "+pin) {
 		t.Errorf("message %q", err)
 	}
-	if got, want := stepStatus(rep), "hex0=ok(cached) kaem=ok(cached) data=failed hello=skipped again=skipped"; got != want {
+	if got, want := stepStatus(rep), "hex0=ok(cached) kaem=ok(cached) data=failed hello=skipped again=not requested"; got != want {
 		t.Errorf("steps: %s, want %s", got, want)
 	}
 	// --no-cache rebuilds it and repairs nothing silently: the run passes.
@@ -369,7 +375,7 @@ func TestFlippedCachedByte(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=ok hello=ok again=skipped"; got != want {
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=ok hello=ok again=not requested"; got != want {
 		t.Errorf("--no-cache: %s, want %s", got, want)
 	}
 }
@@ -384,7 +390,7 @@ func TestUntilAndUnverified(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=skipped hello=skipped again=skipped"; got != want {
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=not requested hello=not requested again=not requested"; got != want {
 		t.Errorf("--until kaem: %s, want %s", got, want)
 	}
 	o.Until = "again"
@@ -601,7 +607,7 @@ func TestKillResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := stepStatus(rep), "hex0=ok(cached) kaem=ok(cached) data=ok(cached) hello=ok again=skipped"; got != want {
+	if got, want := stepStatus(rep), "hex0=ok(cached) kaem=ok(cached) data=ok(cached) hello=ok again=not requested"; got != want {
 		t.Errorf("resumed run: %s, want %s", got, want)
 	}
 	clean := newEnv(t)

@@ -29,6 +29,10 @@ type Event struct {
 	Line    string  `json:"line,omitempty"`
 	Log     string  `json:"log,omitempty"` // the step's log file
 	Error   string  `json:"error,omitempty"`
+	// Until (done) is the last step the run was asked to run, and
+	// NotRequested the steps after it, which it did not mean to run.
+	Until        string   `json:"until,omitempty"`
+	NotRequested []string `json:"not_requested,omitempty"`
 }
 
 // Progress receives a run's events. Event is called from one goroutine at

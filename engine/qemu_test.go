@@ -143,7 +143,7 @@ func TestQEMUTampered(t *testing.T) {
 	if se.WorkDir != o.WorkDir || len(se.LogTail) == 0 {
 		t.Errorf("StepError: work dir %q, %d log lines; want %q and the log", se.WorkDir, len(se.LogTail), o.WorkDir)
 	}
-	if got := stepStatus(rep); got != "hex0=ok kaem=ok data=failed hello=skipped again=skipped" {
+	if got := stepStatus(rep); got != "hex0=ok kaem=ok data=failed hello=skipped again=not requested" {
 		t.Errorf("statuses: %s", got)
 	}
 	if h, err := verify.File(filepath.Join(o.WorkDir, "out", "b")); err != nil || !strings.HasPrefix(h, "39bf8756") {
@@ -178,7 +178,7 @@ func TestQEMUGuestFailures(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || err.Error() != "step kaem: context canceled" {
 			t.Fatalf("err = %v, want step kaem: context canceled", err)
 		}
-		if got := stepStatus(rep); got != "hex0=ok kaem=failed data=skipped hello=skipped again=skipped" {
+		if got := stepStatus(rep); got != "hex0=ok kaem=failed data=skipped hello=skipped again=not requested" {
 			t.Errorf("statuses: %s", got)
 		}
 	})

@@ -96,7 +96,7 @@ func TestStepHooks(t *testing.T) {
 	if got, want := rec.trace(), "before hex0, after hex0, before kaem, after kaem"; got != want {
 		t.Errorf("hook calls: %s, want %s", got, want)
 	}
-	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=skipped hello=skipped again=skipped"; got != want || !rep.OK {
+	if got, want := stepStatus(rep), "hex0=ok kaem=ok data=skipped hello=skipped again=not requested"; got != want || !rep.OK {
 		t.Errorf("report: %s (ok %v), want %s (ok)", got, rep.OK, want)
 	}
 	b := rec.call("before", "hex0")
@@ -178,7 +178,7 @@ func TestStepHookFailedStep(t *testing.T) {
 	if bad.OK || bad.SHA256 == "" || a.rootHash["out/b"] != bad.SHA256 {
 		t.Errorf("after data: out/b %+v, root holds %q; want the mismatching file", bad, a.rootHash["out/b"])
 	}
-	if rep.OK || stepStatus(rep) != "hex0=ok kaem=ok data=failed hello=skipped again=skipped" {
+	if rep.OK || stepStatus(rep) != "hex0=ok kaem=ok data=failed hello=skipped again=not requested" {
 		t.Errorf("report: %s", stepStatus(rep))
 	}
 }
@@ -210,7 +210,7 @@ func TestQEMUStepHooks(t *testing.T) {
 	if got, want := rec.trace(), "before hex0, after hex0"; got != want {
 		t.Errorf("hook calls: %s, want %s", got, want)
 	}
-	if got, want := stepStatus(rep), "hex0=ok kaem=skipped data=skipped hello=skipped again=skipped"; got != want || !rep.OK {
+	if got, want := stepStatus(rep), "hex0=ok kaem=skipped data=skipped hello=skipped again=not requested"; got != want || !rep.OK {
 		t.Errorf("report: %s (ok %v), want %s (ok)", got, rep.OK, want)
 	}
 	a := rec.call("after", "hex0")

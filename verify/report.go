@@ -7,32 +7,123 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 )
 
 // Step statuses used in StepReport.Status.
 const (
-	StatusOK         = "ok"         // ran (or came from the cache) and every pin matched
-	StatusFailed     = "failed"     // ran and failed, or a pin did not match
-	StatusSkipped    = "skipped"    // not run (after --until, or after a failure)
-	StatusUnverified = "unverified" // ran in the unverified section: never claims a result
-	StatusPending    = "pending"    // laid out in the unverified section, no commands yet: the run stopped before it
+	StatusOK      = "ok"      // ran (or came from the cache) and every pin matched
+	StatusFailed  = "failed"  // ran and failed, or a pin did not match
+	StatusSkipped = "skipped" // requested but not run: after a failure, or after the person stepping quit
+	// StatusNotRequested marks a step past where the run was asked to stop
+	// (--until, the chain's default-until, or the end of the verified
+	// section): the run did what it meant; --until or --unverified runs it.
+	StatusNotRequested = "not requested"
+	StatusUnverified   = "unverified" // ran in the unverified section: never claims a result
+	StatusPending      = "pending"    // laid out in the unverified section, no commands yet: the run stopped before it
 )
 
 // Report is the JSON record of a run (`bootchain run --report FILE`). Its
 // encoding is stable: fields in declaration order, maps sorted by key, empty
-// lists written as []. Only the labelled times (StepReport.Seconds) vary
-// between two runs of the same chain.
+// lists written as []. Only the labelled times (Times, StepReport.Seconds)
+// vary between two runs of the same chain by the same bootchain.
 type Report struct {
-	OK      bool              `json:"ok"`
-	Chain   string            `json:"chain"`
-	Backend string            `json:"backend"`
-	Seeds   map[string]string `json:"seeds"` // seed name -> sha256 of the seed the run used
+	OK      bool   `json:"ok"`
+	Chain   string `json:"chain"`
+	Backend string `json:"backend"`
+	// Bootchain is the program that ran the chain.
+	Bootchain Tool `json:"bootchain"`
+	// Until is the last step the run was asked to run and UntilFrom what
+	// asked for it (one of the Until* constants); empty when the run was
+	// not asked to stop anywhere but the chain's end.
+	Until     string            `json:"until,omitempty"`
+	UntilFrom string            `json:"until_from,omitempty"`
+	Seeds     map[string]string `json:"seeds"` // seed name -> sha256 of the seed the run used
 	// SeedsOurs holds bootchain's own seeds (name -> sha256) when the run
 	// used another party's (bootchain run --seeds DIR); absent otherwise.
 	SeedsOurs map[string]string `json:"seeds_ours,omitempty"`
 	Digest    string            `json:"digest"`
-	Steps     []StepReport      `json:"steps"`
-	Error     string            `json:"error,omitempty"`
+	// Sources are the sources the steps run used, in the order they were
+	// first used: what form each came in and its digest.
+	Sources []SourceReport `json:"sources"`
+	Steps   []StepReport   `json:"steps"`
+	Error   string         `json:"error,omitempty"`
+	// Times are the run's wall-clock times, the only part of the report
+	// besides StepReport.Seconds that differs between two identical runs.
+	Times Times `json:"times"`
+}
+
+// What chose Report.Until.
+const (
+	UntilFlag          = "--until"          // the person asked with --until
+	UntilDefault       = "default-until"    // the chain's default stop
+	UntilVerifiedEnd   = "verified-section" // the end of the verified section (no --unverified)
+	UntilChainEnd      = "chain-end"        // every step of the chain was asked for
+	UntilBeforePending = "before-pending"   // the first pending step ends what can run
+)
+
+// Tool names the bootchain that made a report.
+type Tool struct {
+	Version string `json:"version"` // the module version, "(devel)" for a build from a checkout
+	// Commit is the VCS revision the binary was built from ("unknown" when
+	// the build did not record it, e.g. under go test); Modified says the
+	// work tree had uncommitted changes.
+	Commit   string `json:"commit"`
+	Modified bool   `json:"modified,omitempty"`
+}
+
+// Source forms in SourceReport.Form.
+const (
+	FormArchive = "archive" // a release archive, unpacked and checked file by file
+	FormTree    = "tree"    // an unpacked directory, checked in place
+)
+
+// SourceReport is how one source entered the run.
+type SourceReport struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+	Form    string `json:"form"` // FormArchive or FormTree
+	// From is where it came from: "--source" (given on the command line),
+	// "cache" (fetched or imported earlier) or "chain" (a local source
+	// shipped with the chain).
+	From string `json:"from"`
+	// FilesSHA256 is the SHA-256 of the source's pinned-file list as
+	// sha256sum writes it ("HASH  PATH\n" sorted by path): the digest of
+	// exactly what the steps read, whatever the form.
+	FilesSHA256 string `json:"files_sha256"`
+	Files       int    `json:"files"`
+	// ArchiveSHA256 is the archive's SHA-256 when the form is an archive
+	// whose bytes were checked or hashed in this run or when it was fetched.
+	ArchiveSHA256 string `json:"archive_sha256,omitempty"`
+}
+
+// Times are a run's wall-clock start and end, RFC 3339 in UTC.
+type Times struct {
+	Started string `json:"started"`
+	Ended   string `json:"ended"`
+}
+
+// CurrentTool describes the running bootchain from its build information.
+func CurrentTool() Tool {
+	t := Tool{Version: "unknown", Commit: "unknown"}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return t
+	}
+	if bi.Main.Version != "" {
+		t.Version = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			if s.Value != "" {
+				t.Commit = s.Value
+			}
+		case "vcs.modified":
+			t.Modified = s.Value == "true"
+		}
+	}
+	return t
 }
 
 // StepReport is one step's part of a Report.
@@ -64,6 +155,9 @@ func MarshalReport(r *Report) ([]byte, error) {
 	c := *r
 	if c.Seeds == nil {
 		c.Seeds = map[string]string{}
+	}
+	if c.Sources == nil {
+		c.Sources = []SourceReport{}
 	}
 	c.Steps = make([]StepReport, len(r.Steps))
 	for i, s := range r.Steps {
@@ -137,4 +231,20 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// CheckReportPath says whether a report can be written to path, before a
+// run that would write it starts: its directory must exist and take a new
+// file, and path must not be a directory. It leaves nothing behind.
+func CheckReportPath(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("report %s: is a directory, expected a file name", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("report %s: cannot write there: %w", path, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
 }

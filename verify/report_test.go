@@ -14,11 +14,18 @@ var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 func sampleReport() *Report {
 	return &Report{
-		OK:      false,
-		Chain:   "x86",
-		Backend: "sandbox",
-		Seeds:   map[string]string{"kaem-optional-seed": sum("kaem"), "hex0-seed": sum("hex0")},
-		Digest:  sum("digest"),
+		OK:        false,
+		Chain:     "x86",
+		Backend:   "sandbox",
+		Seeds:     map[string]string{"kaem-optional-seed": sum("kaem"), "hex0-seed": sum("hex0")},
+		Bootchain: Tool{Version: "(devel)", Commit: "unknown"},
+		Until:     "later", UntilFrom: UntilDefault,
+		Digest: sum("digest"),
+		Sources: []SourceReport{
+			{Name: "stage0-posix", Version: "1.9.1", Form: FormArchive, From: "cache", FilesSHA256: sum("files"), Files: 2, ArchiveSHA256: sum("archive")},
+			{Name: "mes", Form: FormTree, From: "--source", FilesSHA256: sum("mes"), Files: 1},
+		},
+		Times: Times{Started: "2026-01-02T03:04:05Z", Ended: "2026-01-02T03:04:06Z"},
 		Steps: []StepReport{
 			{
 				Name: "seed", Status: StatusOK, Seconds: 1.5, Cached: true,
@@ -38,6 +45,7 @@ func sampleReport() *Report {
 				WorkDir:    "work/mini",
 			},
 			{Name: "later", Status: StatusSkipped},
+			{Name: "beyond", Status: StatusNotRequested},
 		},
 		Error: "step mini: x86/bin/M2-Planet: missing",
 	}
@@ -71,7 +79,8 @@ func TestReportGolden(t *testing.T) {
 	// The documented field names are all there.
 	for _, key := range []string{`"ok"`, `"chain"`, `"backend"`, `"seeds"`, `"digest"`, `"steps"`, `"name"`, `"status"`,
 		`"seconds"`, `"cached"`, `"inputs"`, `"outputs"`, `"path"`, `"sha256"`, `"expected"`, `"undeclared"`,
-		`"command"`, `"log_tail"`, `"work_dir"`, `"error"`} {
+		`"command"`, `"log_tail"`, `"work_dir"`, `"error"`, `"bootchain"`, `"version"`, `"commit"`, `"until"`,
+		`"until_from"`, `"sources"`, `"form"`, `"from"`, `"files_sha256"`, `"archive_sha256"`, `"times"`, `"started"`, `"ended"`} {
 		if !bytes.Contains(got, []byte(key)) {
 			t.Errorf("report JSON lacks %s", key)
 		}
@@ -115,5 +124,33 @@ func TestWriteReport(t *testing.T) {
 	bad := filepath.Join(dir, "missing-dir", "r.json")
 	if err := WriteReport(bad, sampleReport()); err == nil || !strings.Contains(err.Error(), "write report") {
 		t.Errorf("WriteReport into a missing directory: err = %v", err)
+	}
+}
+
+func TestCheckReportPath(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"new file", filepath.Join(dir, "r.json"), ""},
+		{"missing directory", filepath.Join(dir, "nodir", "r.json"), "cannot write there"},
+		{"a directory", dir, "is a directory"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckReportPath(tc.path)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("CheckReportPath(%s) = %v, want %q", tc.path, err, tc.want)
+			}
+		})
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("CheckReportPath left %d files behind", len(ents))
+	}
+}
+
+func TestCurrentTool(t *testing.T) {
+	a, b := CurrentTool(), CurrentTool()
+	if a != b || a.Version == "" || a.Commit == "" {
+		t.Errorf("CurrentTool() = %+v then %+v: want the same, with a version and a commit (or \"unknown\")", a, b)
 	}
 }

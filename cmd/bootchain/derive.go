@@ -36,6 +36,11 @@ func cmdDerive(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return usagef("derive: --source %s: chain %s has no source %s", n, c.Name, n)
 		}
 	}
+	if *reportPath != "" {
+		if err := verify.CheckReportPath(*reportPath); err != nil {
+			return err
+		}
+	}
 	res, err := engine.Derive(ctx, engine.DeriveOptions{Chain: c, Sources: sources, WorkDir: *work})
 	if err != nil {
 		var missing *source.MissingError

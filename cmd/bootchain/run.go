@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -37,6 +38,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	name, work, reportPath := rf.chain, rf.work, rf.report
+	if *reportPath != "" {
+		// Refused now, not after the last step.
+		if err := verify.CheckReportPath(*reportPath); err != nil {
+			return err
+		}
+	}
 
 	log := rf.logger()
 	var progress engine.Progress
@@ -90,28 +97,87 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return nil
 	}
 	writeRunOutputs(stdout, rep, *seedDir)
-	verified, unverifiedRan, cached := 0, 0, 0
-	for _, s := range rep.Steps {
-		switch s.Status {
-		case verify.StatusOK:
-			verified++
-		case verify.StatusUnverified:
-			unverifiedRan++
-		}
-		if s.Cached {
-			cached++
-		}
-	}
-	fmt.Fprintf(stdout, "chain %s: %d of %d steps verified (%d from the cache)", c.Name, verified, len(c.Steps), cached)
-	if unverifiedRan > 0 {
-		fmt.Fprintf(stdout, ", %d unverified", unverifiedRan)
-	}
-	fmt.Fprintf(stdout, ", digest %s\n", rep.Digest)
+	fmt.Fprintf(stdout, "chain %s: %s, digest %s\n", c.Name, runSummary(c, rep), rep.Digest)
 	if *work != "" {
 		abs, _ := filepath.Abs(*work)
 		fmt.Fprintf(stdout, "tree: %s\n", abs)
 	}
 	return nil
+}
+
+// runSummary says what a run did in the numbering its progress used (the
+// steps this run meant to run): how many verified, ran unverified or came
+// from the cache, where it stopped and why, and which steps it did not
+// mean to run ("not requested") with how to run them.
+func runSummary(c *chain.Chain, rep *verify.Report) string {
+	var verified, unverified, cached, skipped, more, unv, pending int
+	lastMore := ""
+	for i, s := range rep.Steps {
+		switch s.Status {
+		case verify.StatusOK:
+			verified++
+		case verify.StatusUnverified:
+			unverified++
+		case verify.StatusSkipped:
+			skipped++
+		case verify.StatusNotRequested:
+			switch st := c.Steps[i]; {
+			case st.Pending != "":
+				pending++
+			case st.Unverified:
+				unv++
+			default:
+				more++
+				lastMore = st.Name
+			}
+		}
+		if s.Cached {
+			cached++
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s verified", plural(verified, "step"))
+	if unverified > 0 {
+		fmt.Fprintf(&b, ", %d unverified", unverified)
+	}
+	if skipped > 0 {
+		fmt.Fprintf(&b, ", %d skipped", skipped)
+	}
+	fmt.Fprintf(&b, ", %d from the cache (", cached)
+	switch rep.UntilFrom {
+	case verify.UntilFlag:
+		fmt.Fprintf(&b, "--until %s", rep.Until)
+	case verify.UntilDefault:
+		fmt.Fprintf(&b, "the default stop, %s", rep.Until)
+	case verify.UntilVerifiedEnd:
+		b.WriteString("the end of the verified section")
+	case verify.UntilBeforePending:
+		b.WriteString("the last step before a pending one")
+	default:
+		b.WriteString("every step of the chain")
+	}
+	var not []string
+	if more > 0 {
+		not = append(not, fmt.Sprintf("%d more with --until %s", more, lastMore))
+	}
+	if unv > 0 {
+		not = append(not, fmt.Sprintf("%d unverified with --unverified", unv))
+	}
+	if pending > 0 {
+		not = append(not, fmt.Sprintf("%d pending (no commands yet)", pending))
+	}
+	if len(not) > 0 {
+		fmt.Fprintf(&b, "; not requested: %s", strings.Join(not, ", "))
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func isTerminal(w io.Writer) bool {

@@ -46,6 +46,11 @@ func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	until, reportPath := rf.until, rf.report
+	if *reportPath != "" {
+		if err := verify.CheckReportPath(*reportPath); err != nil {
+			return err
+		}
+	}
 	log := rf.logger()
 	log.SetFormatter(&logrus.TextFormatter{DisableTimestamp: true})
 	log.SetOutput(stderr)
@@ -72,20 +77,7 @@ func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		printError(stderr, runErr)
 		return failure{runErr}
 	}
-	verified, unverified := 0, 0
-	for _, st := range rep.Steps {
-		switch st.Status {
-		case verify.StatusOK:
-			verified++
-		case verify.StatusUnverified:
-			unverified++
-		}
-	}
-	fmt.Fprintf(stdout, "chain %s: %d of %d steps run, %d verified", c.Name, verified+unverified, len(c.Steps), verified)
-	if unverified > 0 {
-		fmt.Fprintf(stdout, ", %d unverified", unverified)
-	}
-	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "chain %s: %s\n", c.Name, runSummary(c, rep))
 	return nil
 }
 
@@ -95,7 +87,7 @@ func stepsRun(rep *verify.Report) *verify.Report {
 	r := *rep
 	r.Steps = []verify.StepReport{}
 	for _, s := range rep.Steps {
-		if s.Status != verify.StatusSkipped {
+		if s.Status != verify.StatusSkipped && s.Status != verify.StatusNotRequested {
 			r.Steps = append(r.Steps, s)
 		}
 	}

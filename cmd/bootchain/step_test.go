@@ -320,13 +320,13 @@ func TestStepNonInteractive(t *testing.T) {
 	if got := reportSteps(readReport(t, report)); !reflect.DeepEqual(got, []string{"hex0=ok", "kaem=ok"}) {
 		t.Errorf("--until: report steps %v, want [hex0=ok kaem=ok]", got)
 	}
-	if !strings.Contains(out, "chain fixture: 2 of 5 steps run, 2 verified\n") {
+	if !strings.Contains(out, "chain fixture: 2 steps verified, 1 from the cache (--until kaem; not requested: 2 more with --until hello, 1 unverified with --unverified)\n") {
 		t.Errorf("--until: no summary line counting 2 verified steps:\n%s", out)
 	}
 
 	// An unverified step is counted apart, never as verified.
 	out, err = runStep(t, "", "--chain", fixtureChain, "--until", "again", "--unverified")
-	if err != nil || !strings.Contains(out, "chain fixture: 5 of 5 steps run, 4 verified, 1 unverified\n") {
+	if err != nil || !strings.Contains(out, "chain fixture: 4 steps verified, 1 unverified, 2 from the cache (--until again)\n") {
 		t.Errorf("--until again --unverified: err %v, output:\n%s", err, out)
 	}
 
