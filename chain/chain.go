@@ -185,6 +185,17 @@ func (c *Chain) Pins() []Pin {
 	return ps
 }
 
+// PlainStop returns the index of the step a plain run (no --until, no
+// --unverified) stops after: the chain's default-until, else the last
+// verified step before the unverified section or a pending step; -1 when
+// no step can run.
+func (c *Chain) PlainStop() int {
+	if i := c.StepIndex(c.DefaultUntil); i >= 0 {
+		return i
+	}
+	return c.lastVerified()
+}
+
 // FinalPins returns the pin of every file in the tree left after the last
 // step (or the step named until, when not empty): a path written by several
 // steps has the pin of the last. These are what `bootchain verify` checks.

@@ -159,6 +159,96 @@ func (c *Chain) WritePlan(w io.Writer, st PlanState) error {
 	return bw.Flush()
 }
 
+// WritePlanShort renders what `bootchain plan` shows without -v: the
+// digest, the seeds, the sources and one line per step, with where a plain
+// run stops and how to go further. The rendering is deterministic.
+func (c *Chain) WritePlanShort(w io.Writer, st PlanState) error {
+	bw := bufio.NewWriter(w)
+	pf := func(format string, args ...any) { fmt.Fprintf(bw, format, args...) }
+	pf("chain %s: %s\n", c.Name, c.Describe)
+	pf("  digest  %s\n", c.Digest())
+	for _, s := range c.Seeds {
+		pf("  seed    %s  %s\n", orUnknown(st.Seeds[s.Name]), s.Name)
+	}
+	if len(c.Sources) > 0 {
+		pf("\nsources\n")
+	}
+	width, vwidth := 0, 1
+	for _, s := range c.Sources {
+		width, vwidth = max(width, len(s.Name)), max(vwidth, len(s.Version))
+	}
+	for _, s := range c.Sources {
+		what := fmt.Sprintf("%d pinned files", len(s.Files))
+		if s.Place != "" {
+			what = "the archive itself, for a step to unpack"
+		}
+		where := "local, shipped with the chain"
+		if s.Local == nil {
+			where = fmt.Sprintf("%d mirror(s)", len(s.URLs))
+		}
+		v := s.Version
+		if v == "" {
+			v = "-"
+		}
+		pf("  %-*s  %-*s  %s (%s)\n", width, s.Name, vwidth, v, what, where)
+	}
+	stop := c.PlainStop()
+	pf("\nsteps\n")
+	width = 0
+	for _, s := range c.Steps {
+		width = max(width, len(s.Name))
+	}
+	for i, s := range c.Steps {
+		var notes []string
+		switch {
+		case s.Pending != "":
+			notes = append(notes, "unverified, pending (no commands yet)")
+		case s.Unverified:
+			notes = append(notes, "unverified (needs --unverified)")
+		case len(s.Outputs) == 1:
+			notes = append(notes, "1 pinned output")
+		default:
+			notes = append(notes, fmt.Sprintf("%d pinned outputs", len(s.Outputs)))
+		}
+		if len(s.Uses) > 0 {
+			notes = append(notes, "uses "+strings.Join(s.Uses, " "))
+		}
+		if i < len(st.Steps) && st.Steps[i].Cache == "cached" {
+			notes = append(notes, "cached")
+		}
+		pf("  %2d/%d %-*s  %s\n", i+1, len(c.Steps), width, s.Name, strings.Join(notes, ", "))
+		if i == stop && i+1 < len(c.Steps) {
+			how := "--unverified runs further"
+			if last := c.lastVerified(); last > stop {
+				how = fmt.Sprintf("--until %s runs every verified step", c.Steps[last].Name)
+			} else if c.Steps[i+1].Pending != "" {
+				how = "the rest is pending"
+			}
+			pf("  ---- a plain run stops here (%s)\n", how)
+		}
+	}
+	if stop < 0 {
+		pf("a plain run runs no step\n")
+	} else if stop+1 == len(c.Steps) {
+		pf("a plain run runs every step\n")
+	}
+	pf("\nbootchain plan -v shows every step's command, inputs, pinned outputs and cache key.\n")
+	return bw.Flush()
+}
+
+// lastVerified returns the index of the last step of the verified
+// section that has commands, or -1.
+func (c *Chain) lastVerified() int {
+	last := -1
+	for i, s := range c.Steps {
+		if s.Unverified || s.Pending != "" {
+			break
+		}
+		last = i
+	}
+	return last
+}
+
 // derivedMark is what follows the hash of output p: whether a run
 // re-derives it and, if that rests on a compiler's output, which.
 func derivedMark(derived map[string][]string, p string) string {

@@ -15,11 +15,11 @@ import (
 
 func cmdDerive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("derive", "[--chain x86] [--source NAME=PATH]... [--work DIR] [--report FILE]", stderr)
-	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
 	sources := sourceFlags{}
-	fs.Var(sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
-	work := fs.String("work", "", "a tree left by `bootchain run --work`: compare with its files, and derive what rests on its compilers' outputs")
-	reportPath := fs.String("report", "", "write the JSON report (run's shape) to this file")
+	fs.Var(sources, "source", "`NAME=PATH`: supply source NAME from PATH (an archive or an unpacked tree); repeatable")
+	work := fs.String("work", "", "a `DIR` left by bootchain run --work: compare with its files, and derive what rests on its compilers' outputs")
+	reportPath := fs.String("report", "", "write the JSON report (run's shape) to this `FILE`")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err

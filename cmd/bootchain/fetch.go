@@ -11,9 +11,9 @@ import (
 
 func cmdFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("fetch", "[--chain x86] [--until STEP] [--unverified] [--from DIR]", stderr)
-	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
-	from := fs.String("from", "", "import the archives from this directory instead of downloading (offline)")
-	until := fs.String("until", "", "fetch what the steps up to this one use (default: what a plain run needs, up to the chain's default-until)")
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
+	from := fs.String("from", "", "import the archives from this `DIR` instead of downloading (offline)")
+	until := fs.String("until", "", "fetch what the steps up to this `STEP` use (default: what a plain run needs, up to the chain's default-until)")
 	unverified := fs.Bool("unverified", false, "also fetch the sources only the chain's unverified section uses")
 	pos, err := parse(fs, args)
 	if err != nil {

@@ -25,16 +25,16 @@ const imageSynopsis = `[--chain x86] [--until STEP] [--unverified] [--source NAM
 
 func cmdImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("image", imageSynopsis, stderr)
-	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
-	until := fs.String("until", "", "the last step the machine runs")
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
+	until := fs.String("until", "", "the last `STEP` the machine runs")
 	unverified := fs.Bool("unverified", false, "run into the chain's unverified section too")
 	sources := sourceFlags{}
-	fs.Var(sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
-	kernel := fs.String("kernel", "", "x86-64 Linux kernel with an EFI stub (default the newest /boot/vmlinuz-*)")
-	stub := fs.String("stub", "", "systemd's UEFI stub (default "+image.DefaultStub+")")
+	fs.Var(sources, "source", "`NAME=PATH`: supply source NAME from PATH (an archive or an unpacked tree); repeatable")
+	kernel := fs.String("kernel", "", "x86-64 Linux kernel `FILE` with an EFI stub (default the newest /boot/vmlinuz-*)")
+	stub := fs.String("stub", "", "systemd's UEFI stub `FILE` (default "+image.DefaultStub+")")
 	powerOff := fs.Bool("power-off", false, "power the machine off at the end instead of halting (for QEMU and CI; on a machine the result disappears with the screen)")
-	out := fs.String("out", "", "write the image to FILE")
-	dev := fs.String("write", "", "write the image to the whole-disk device DEV (e.g. /dev/sdb)")
+	out := fs.String("out", "", "write the image to `FILE`")
+	dev := fs.String("write", "", "write the image to the whole-disk device `DEV` (e.g. /dev/sdb)")
 	yes := fs.Bool("yes", false, "with --write: do not ask for confirmation")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -187,12 +187,12 @@ func writeImage(ctx context.Context, stdout, stderr io.Writer, img, dev string, 
 
 func cmdVerifyImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("verify-image", "[--chain NAME [--until STEP] [--unverified] [--power-off] [--source NAME=PATH]...] FILE", stderr)
-	name := fs.String("chain", "", "also check that the initramfs and command line are exactly those bootchain builds for this chain")
-	until := fs.String("until", "", "with --chain: as built with --until STEP")
+	name := fs.String("chain", "", "also check that the initramfs and command line are exactly those bootchain builds for this `CHAIN`")
+	until := fs.String("until", "", "with --chain: as built with --until `STEP`")
 	unverified := fs.Bool("unverified", false, "with --chain: as built with --unverified")
 	powerOff := fs.Bool("power-off", false, "with --chain: as built with --power-off")
 	sources := sourceFlags{}
-	fs.Var(sources, "source", "with --chain: supply source NAME from PATH; repeatable")
+	fs.Var(sources, "source", "with --chain: `NAME=PATH` supplies source NAME from PATH; repeatable")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err

@@ -14,14 +14,14 @@ import (
 
 func cmdInitramfs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("initramfs", "[--chain x86] [--source NAME=PATH]... [--until STEP] [--unverified] [--seeds DIR] [--gzip] --out FILE", stderr)
-	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
 	sources := sourceFlags{}
-	fs.Var(sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
-	until := fs.String("until", "", "the guest runs the steps up to this one")
+	fs.Var(sources, "source", "`NAME=PATH`: supply source NAME from PATH (an archive or an unpacked tree); repeatable")
+	until := fs.String("until", "", "the guest runs the steps up to this `STEP`")
 	unverified := fs.Bool("unverified", false, "include the chain's unverified section")
-	seedDir := fs.String("seeds", "", "boot another party's seeds, as run --seeds does: a directory holding hex0-seed and kaem-optional-seed")
+	seedDir := fs.String("seeds", "", "boot another party's seeds, as run --seeds does: a `DIR` holding hex0-seed and kaem-optional-seed")
 	gzip := fs.Bool("gzip", false, "compress the archive (deterministic gzip)")
-	out := fs.String("out", "", "write the archive to this file")
+	out := fs.String("out", "", "write the archive to this `FILE`")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err

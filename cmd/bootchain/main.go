@@ -2,13 +2,13 @@
 // seed and proves every byte on the way.
 //
 //	bootchain seeds [--arch x86|amd64] --out DIR
-//	bootchain plan [--chain x86]
+//	bootchain plan [--chain x86] [-v]
 //	bootchain run [--chain x86] [--backend sandbox] [--source NAME=PATH]... [--until STEP]
 //	              [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]
 //	bootchain step [--chain x86] [--backend sandbox|qemu] [--source NAME=PATH]... [--until STEP]
 //	               [--report FILE] [--work DIR]
 //	bootchain derive [--chain x86] [--source NAME=PATH]... [--work DIR] [--report FILE]
-//	bootchain verify [--chain x86] DIR
+//	bootchain verify [--chain x86] [--until STEP] [--unverified] [-v] DIR
 //	bootchain initramfs [--chain x86] [--until STEP] [--gzip] --out FILE
 //	bootchain fetch [--chain x86] [--from DIR]
 //	bootchain image [--chain x86] [--until STEP] [--unverified] [--source NAME=PATH]...
@@ -32,30 +32,55 @@ import (
 	"syscall"
 )
 
-const usage = `usage: bootchain <command> [flags]
+// commands are bootchain's commands, in the order usage lists them.
+var commands = []struct{ name, what string }{
+	{"seeds", "write the seeds (hex0-seed, kaem-optional-seed) into a directory"},
+	{"plan", "show a chain's steps, sources and where a plain run stops (-v: every pin, key and cache state)"},
+	{"run", "run a chain, verifying every step"},
+	{"step", "run a chain one step at a time, showing and checking each (for auditors)"},
+	{"verify", "check a tree left by any run against a chain's pins"},
+	{"initramfs", "write the initramfs the qemu backend boots"},
+	{"derive", "re-derive the stage0 tools' outputs on the host with the Go twins"},
+	{"fetch", "download (or import with --from) a chain's sources into the cache"},
+	{"image", "build a bootable USB image that runs a chain on bare metal, or write one to a stick"},
+	{"verify-image", "list what an image boots: kernel, initramfs, command line, hashes"},
+}
 
-commands:
-  seeds   write the seeds (hex0-seed, kaem-optional-seed) into a directory
-  plan    show a chain's steps, inputs, pins, cache state and digest
-  run     run a chain, verifying every step
-  step    run a chain one step at a time, showing and checking each (for auditors)
-  verify  check a tree left by any run against a chain's pins
-  initramfs  write the initramfs the qemu backend boots
-  derive  re-derive the stage0 tools' outputs on the host with the Go twins
-  fetch   download (or import with --from) a chain's sources into the cache
-  image   build a bootable USB image that runs a chain on bare metal, or write one to a stick
-  verify-image  list what an image boots: kernel, initramfs, command line, hashes
+// usageText is what `bootchain -h` prints.
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("usage: bootchain <command> [flags]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-12s %s\n", c.name, c.what)
+	}
+	b.WriteString("\nRun \"bootchain <command> -h\" for a command's flags.\n")
+	return b.String()
+}
 
-Run "bootchain <command> -h" for a command's flags.
-`
+// commandList is "seeds, plan, ... or verify-image".
+func commandList() string {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
 
 // usageError is an error in how bootchain was called (exit status 2).
-type usageError struct{ msg string }
+// cmd, when set, is the command whose flags were wrong.
+type usageError struct{ msg, cmd string }
 
 func (e usageError) Error() string { return e.msg }
 
+// usagef returns a usageError; a message starting "CMD: " is CMD's.
 func usagef(format string, args ...any) error {
-	return usageError{fmt.Sprintf(format, args...)}
+	e := usageError{msg: fmt.Sprintf(format, args...)}
+	for _, c := range commands {
+		if strings.HasPrefix(e.msg, c.name+": ") {
+			e.cmd = c.name
+		}
+	}
+	return e
 }
 
 // failure is an error already explained on stderr (exit status 1).
@@ -81,7 +106,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var ue usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "bootchain: %s\n", oneLine(ue.msg))
-		fmt.Fprintf(stderr, "Run \"bootchain -h\" for usage.\n")
+		if ue.cmd != "" {
+			fmt.Fprintf(stderr, "Run \"bootchain %s -h\" for its flags.\n", ue.cmd)
+		} else {
+			fmt.Fprintf(stderr, "Run \"bootchain -h\" for usage.\n")
+		}
 		return 2
 	}
 	var f failure
@@ -109,13 +138,13 @@ func printError(w io.Writer, err error) {
 
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText())
 		return usagef("no command given")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText())
 		return nil
 	case "seeds":
 		return cmdSeeds(rest, stdout, stderr)
@@ -138,7 +167,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "verify-image":
 		return cmdVerifyImage(ctx, rest, stdout, stderr)
 	}
-	return usagef("unknown command %q: expected seeds, plan, run, verify, fetch, derive or initramfs", cmd)
+	return usagef("unknown command %q: expected %s", cmd, commandList())
 }
 
 // newFlags returns a flag set for a subcommand whose errors are returned,
@@ -159,12 +188,17 @@ func newFlags(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 // (`bootchain verify DIR --chain x86`), and returns the positionals.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
+	// The usage is for -h; a bad flag gets its one-line error alone.
+	printUsage := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = printUsage }()
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err // Parse has printed the usage
+				printUsage()
+				return nil, err
 			}
-			return nil, usagef("%s: %v", fs.Name(), err)
+			return nil, usageError{msg: fmt.Sprintf("%s: %v", fs.Name(), err), cmd: fs.Name()}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -9,8 +9,9 @@ import (
 )
 
 func cmdPlan(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("plan", "[--chain x86]", stderr)
-	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
+	fs := newFlags("plan", "[--chain x86] [-v]", stderr)
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
+	full := fs.Bool("v", false, "show every step's command, environment, inputs, pinned outputs, cache state and key, and every source's mirrors")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -30,5 +31,8 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return c.WritePlan(stdout, st)
+	if *full {
+		return c.WritePlan(stdout, st)
+	}
+	return c.WritePlanShort(stdout, st)
 }

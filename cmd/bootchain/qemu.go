@@ -21,13 +21,13 @@ type qemuFlags struct {
 
 func addQEMUFlags(fs *flag.FlagSet) *qemuFlags {
 	return &qemuFlags{
-		qemu:    fs.String("qemu", "", "qemu backend: the emulator (default "+qemu.QEMUBinary+" from PATH)"),
-		kernel:  fs.String("kernel", "", "qemu backend: the kernel to boot (default the newest /boot/vmlinuz-*)"),
-		accel:   fs.String("accel", string(qemu.AccelAuto), "qemu backend: auto (probe KVM, else TCG), kvm or tcg"),
-		memory:  fs.Int("memory", qemu.DefaultMemoryMiB, "qemu backend: guest memory in MiB"),
-		cpus:    fs.Int("cpus", qemu.DefaultCPUs, "qemu backend: virtual CPUs"),
+		qemu:    fs.String("qemu", "", "qemu backend: the emulator `PROGRAM` (default "+qemu.QEMUBinary+" from PATH)"),
+		kernel:  fs.String("kernel", "", "qemu backend: the kernel `FILE` to boot (default the newest /boot/vmlinuz-*)"),
+		accel:   fs.String("accel", string(qemu.AccelAuto), "qemu backend: the acceleration `MODE`, auto (probe KVM, else TCG), kvm or tcg"),
+		memory:  fs.Int("memory", qemu.DefaultMemoryMiB, "qemu backend: guest memory in `MIB`"),
+		cpus:    fs.Int("cpus", qemu.DefaultCPUs, "qemu backend: `N` virtual CPUs"),
 		console: fs.Bool("console", false, "qemu backend: copy the guest console to stderr"),
-		idle:    fs.Duration("idle-timeout", qemu.DefaultIdleTimeout, "qemu backend: stop a guest silent on the serial ports, with QEMU not computing, for this long (0: never)"),
+		idle:    fs.Duration("idle-timeout", qemu.DefaultIdleTimeout, "qemu backend: stop a guest silent on the serial ports, with QEMU not computing, for this `DURATION` (0: never)"),
 	}
 }
 

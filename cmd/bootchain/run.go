@@ -22,13 +22,13 @@ import (
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--until STEP] [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
 	rf := addRunFlags(fs, runHelp{
-		backend: "where steps run: sandbox (Linux namespaces) or qemu (one guest boot whose only userland is the seeds)",
-		until:   "stop after this step",
-		work:    "leave the final tree (upstream layout) and the step logs in this directory",
-		report:  "write the JSON report to this file",
+		backend: "the `BACKEND` where steps run: sandbox (Linux namespaces) or qemu (one guest boot whose only userland is the seeds)",
+		until:   "stop after this `STEP`",
+		work:    "leave the final tree (upstream layout) and the step logs in this `DIR`",
+		report:  "write the JSON report to this `FILE`",
 	})
 	jsonOut := fs.Bool("json", false, "print progress as JSON lines on stdout (logs as JSON on stderr)")
-	seedDir := fs.String("seeds", "", "run with another party's seeds: a directory holding hex0-seed and kaem-optional-seed (e.g. stage0-posix's bootstrap-seeds/POSIX/x86)")
+	seedDir := fs.String("seeds", "", "run with another party's seeds: a `DIR` holding hex0-seed and kaem-optional-seed (e.g. stage0-posix's bootstrap-seeds/POSIX/x86)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -215,10 +215,10 @@ type runHelp struct{ backend, until, work, report string }
 
 func addRunFlags(fs *flag.FlagSet, h runHelp) *runFlags {
 	f := &runFlags{sources: sourceFlags{}}
-	f.chain = fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
+	f.chain = fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
 	f.backend = fs.String("backend", "sandbox", h.backend)
 	f.qemu = addQEMUFlags(fs)
-	fs.Var(f.sources, "source", "supply source NAME from PATH (an archive or an unpacked tree); repeatable")
+	fs.Var(f.sources, "source", "`NAME=PATH`: supply source NAME from PATH (an archive or an unpacked tree); repeatable")
 	f.until = fs.String("until", "", h.until)
 	f.work = fs.String("work", "", h.work)
 	f.report = fs.String("report", "", h.report)

@@ -13,8 +13,8 @@ import (
 
 func cmdSeeds(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("seeds", "[--arch x86|amd64] --out DIR", stderr)
-	arch := fs.String("arch", "x86", "architecture: "+strings.Join(hex0.Arches, " or "))
-	out := fs.String("out", "", "directory to write hex0-seed and kaem-optional-seed into (created if missing)")
+	arch := fs.String("arch", "x86", "`ARCH`: "+strings.Join(hex0.Arches, " or "))
+	out := fs.String("out", "", "`DIR` to write hex0-seed and kaem-optional-seed into (created if missing)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err

@@ -32,10 +32,10 @@ const pageLines = 32
 func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("step", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--until STEP] [--report FILE] [--work DIR] [--no-cache] [--unverified] [-v]", stderr)
 	rf := addRunFlags(fs, runHelp{
-		backend: "where steps run: sandbox (Linux namespaces) or qemu (one guest boot, paused between steps)",
-		until:   "run to this step without asking, then stop (non-interactive)",
-		work:    "leave the tree (upstream layout) and the step logs in this directory",
-		report:  "write the JSON report of the steps run to this file",
+		backend: "the `BACKEND` where steps run: sandbox (Linux namespaces) or qemu (one guest boot, paused between steps)",
+		until:   "run to this `STEP` without asking, then stop (non-interactive)",
+		work:    "leave the tree (upstream layout) and the step logs in this `DIR`",
+		report:  "write the JSON report of the steps run to this `FILE`",
 	})
 	pos, err := parse(fs, args)
 	if err != nil {

@@ -11,8 +11,8 @@ import (
 
 func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("verify", "[--chain x86] [--until STEP] [--unverified] [-v] DIR", stderr)
-	name := fs.String("chain", "x86", "chain: an embedded name or a directory (contains '/')")
-	until := fs.String("until", "", "check the tree as it stands after this step")
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
+	until := fs.String("until", "", "check the tree as it stands after this `STEP`")
 	unverified := fs.Bool("unverified", false, "check the outputs of the unverified section too")
 	all := fs.Bool("v", false, "list every file checked, not only failures")
 	pos, err := parse(fs, args)
@@ -32,11 +32,8 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	if *until == "" && !*unverified {
 		// Like run: stop at the chain's default-until, else before the
 		// unverified section.
-		*until = c.DefaultUntil
-		for i := 0; *until == "" && i < len(c.Steps) && !c.Steps[i].Unverified; i++ {
-			if i+1 == len(c.Steps) || c.Steps[i+1].Unverified {
-				*until = c.Steps[i].Name
-			}
+		if i := c.PlainStop(); i >= 0 {
+			*until = c.Steps[i].Name
 		}
 	}
 	pins := c.FinalPins(*until)
@@ -65,10 +62,72 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "ok      %s\n", r.Path)
 		}
 	}
+	writeStepChecks(stdout, c, *until, results)
 	if bad > 0 {
 		fmt.Fprintf(stderr, "bootchain: verify %s: %d of %d pinned files of chain %s do not match\n", pos[0], bad, len(results), c.Name)
 		return failure{fmt.Errorf("%d files do not match", bad)}
 	}
 	fmt.Fprintf(stdout, "%s: all %d pinned files of chain %s match (digest %s)\n", pos[0], len(results), c.Name, c.Digest())
 	return nil
+}
+
+// writeStepChecks prints one line per step checked: how many of the
+// pinned files it leaves (those no later step rewrites) match, numbered
+// as a run to the same step numbers its progress.
+func writeStepChecks(w io.Writer, c *chain.Chain, until string, results []verify.Result) {
+	last := len(c.Steps) - 1
+	if i := c.StepIndex(until); i >= 0 {
+		last = i
+	}
+	owner := map[string]int{}
+	for i := 0; i <= last; i++ {
+		for p := range c.Steps[i].Outputs {
+			owner[p] = i
+		}
+	}
+	byPath := map[string]verify.Result{}
+	for _, r := range results {
+		byPath[r.Path] = r
+	}
+	for i := 0; i <= last; i++ {
+		st := c.Steps[i]
+		var n, bad int
+		var first string
+		for _, p := range chain.SortedPaths(st.Outputs) {
+			if owner[p] != i {
+				continue
+			}
+			n++
+			if r, ok := byPath[p]; !ok || !r.OK {
+				if bad == 0 {
+					first = p
+				}
+				bad++
+			}
+		}
+		line := fmt.Sprintf("step %d/%d %s: ", i+1, last+1, st.Name)
+		switch {
+		case st.Pending != "":
+			line += "pending, nothing to check"
+		case n == 0 && len(st.Outputs) == 0:
+			line += "no pinned files"
+		case bad == 0 && n == 1:
+			line += "1 pinned file matches"
+		case bad == 0:
+			line += fmt.Sprintf("%d pinned files match", n)
+		case n == 1:
+			line += fmt.Sprintf("its 1 pinned file does not match (%s)", first)
+		case bad == 1:
+			line += fmt.Sprintf("1 of %d pinned files does not match (%s)", n, first)
+		default:
+			line += fmt.Sprintf("%d of %d pinned files do not match (first %s)", bad, n, first)
+		}
+		if r := len(st.Outputs) - n; r > 0 {
+			line += fmt.Sprintf("; %d rewritten by a later step, checked there", r)
+		}
+		if st.Unverified {
+			line += "; unverified section"
+		}
+		fmt.Fprintln(w, line)
+	}
 }
