@@ -51,6 +51,10 @@ type Options struct {
 	// Until names the last step to run; empty runs every step (up to the
 	// unverified section unless Unverified is set).
 	Until string
+	// From names the step to start at; empty starts from the seeds. The
+	// steps before it do not run: their verified outputs are placed from
+	// the store, re-hashed (from.go).
+	From string
 	// WorkDir, when set, receives the final cumulative tree in upstream's
 	// layout (or, after a failure, the failed step's root), plus the step
 	// logs under .bootchain/logs. It must be empty, absent, or a tree an
@@ -145,6 +149,7 @@ type run struct {
 	opened  map[string]bool
 	report  *verify.Report
 	last    int // index of the last step to run
+	from    int // index of the first step to run (Options.From)
 	// pending is the index of the pending step the run stops before (a
 	// step of the unverified section without commands yet), or -1.
 	pending int
@@ -233,7 +238,7 @@ func (r *run) check() error {
 	r.last, r.pending = len(r.c.Steps)-1, -1
 	r.untilFrom = verify.UntilFlag
 	if r.opts.Until == "" {
-		r.opts.Until, r.untilFrom = r.c.DefaultUntil, verify.UntilDefault
+		r.opts.Until, r.untilFrom = fromUntil(r.c, r.opts.From), verify.UntilDefault
 	}
 	if r.opts.Until == "" {
 		r.untilFrom = verify.UntilChainEnd
@@ -271,6 +276,9 @@ func (r *run) check() error {
 	}
 	if r.untilFrom != verify.UntilChainEnd && r.last >= 0 {
 		r.until = r.c.Steps[r.last].Name
+	}
+	if err := r.checkFrom(); err != nil {
+		return err
 	}
 	for name := range r.opts.Sources {
 		if _, ok := r.c.Source(name); !ok {
@@ -355,6 +363,9 @@ func (r *run) run(ctx context.Context) error {
 	}
 	r.log.WithFields(logrus.Fields{"chain": c.Name, "backend": r.backend.Name(), "scratch": r.scratch.dir, "steps": r.last + 1}).Info("run started")
 
+	if err := r.placeFrom(ctx); err != nil {
+		return err
+	}
 	var failed *StepError
 	// The qemu backend runs every step in one guest boot (qemu.go).
 	gb, inGuest := r.backend.(*QEMUBackend)
@@ -369,7 +380,7 @@ func (r *run) run(ctx context.Context) error {
 			}
 		}
 	}
-	for i := 0; i <= r.last && !inGuest; i++ {
+	for i := r.from; i <= r.last && !inGuest; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

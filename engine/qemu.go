@@ -38,10 +38,13 @@ import (
 // twins); a step the guest cannot report on (undeclared files, re-hashed
 // inputs) is reported without those lists.
 //
-// A QEMU run never uses the step store, in either direction: it reads
-// nothing from it because its point is to build every byte from the seeds
-// in the guest, and it writes nothing to it because the guest sends bytes,
-// not permission bits, so a stored entry would carry guessed modes. The
+// A QEMU run never writes to the step store: the guest sends bytes, not
+// permission bits, so a stored entry would carry guessed modes. It reads
+// from it only for a run --from (from.go): the steps before that are
+// placed from the store on the host, re-hashed, and the guest checks every
+// file of its root once more itself before the first step
+// (guestcheck.go); otherwise its point is to build every byte from the
+// seeds in the guest. The
 // files it places in the tree are 0755 when they are ELF executables, else
 // 0644.
 type QEMUBackend struct {
@@ -113,7 +116,11 @@ const (
 type guestPlan struct {
 	guest  qemu.Guest
 	steps  []int               // chain step index of each guest step; -1 for enter's assembly
-	inputs []map[string]string // the root each chain step starts from, as the pins predict it
+	inputs []map[string]string // the root each chain step starts from, as the pins predict it; nil before --from
+	// checkList is what the guest checks its root against before the
+	// first step (a run --from, guestcheck.go); nil: no check.
+	checkList []byte
+	checkStep int // the guest step that checks it
 }
 
 // QEMUGuest returns the guest `bootchain run --backend qemu` boots for opts
@@ -132,6 +139,7 @@ func QEMUGuest(ctx context.Context, opts Options) (qemu.Guest, error) {
 		r.log = l
 	}
 	r.opts.WorkDir = "" // not used here
+	r.opts.From = ""    // the initramfs of a whole run: no cache involved
 	if err := r.check(); err != nil {
 		return qemu.Guest{}, err
 	}
@@ -190,7 +198,8 @@ func (r *run) planGuest(ctx context.Context) (*guestPlan, error) {
 	pending := map[string]string{} // outputs of the earlier steps, by their pins
 	dirs := map[string]bool{}
 	needEnter := false
-	for i := 0; i <= r.last; i++ {
+	p.inputs = make([]map[string]string, r.last+1)
+	for i := r.from; i <= r.last; i++ {
 		st := c.Steps[i]
 		if err := r.openSources(ctx, st); err != nil {
 			return nil, &planError{i, err}
@@ -199,7 +208,7 @@ func (r *run) planGuest(ctx context.Context) (*guestPlan, error) {
 		for q, h := range pending {
 			in[q] = h
 		}
-		p.inputs = append(p.inputs, in)
+		p.inputs[i] = in
 		for q, h := range st.Outputs {
 			pending[q] = h
 			if d := path.Dir(q); d != "." {
@@ -228,7 +237,9 @@ func (r *run) planGuest(ctx context.Context) (*guestPlan, error) {
 		p.guest.Files = append(p.guest.Files, initramfs.File{Path: enterHex0Path, Mode: 0o644, Data: enterSource})
 	}
 	// Everything the guest starts with, as verified.
+	start := map[string]string{}
 	for _, q := range chain.SortedPaths(r.inputs()) {
+		start[q] = r.state[q].sha256
 		if q == qemu.GuestDir || strings.HasPrefix(q, qemu.GuestDir+"/") || q == qemu.DefaultScript {
 			return nil, fmt.Errorf("chain %s: file %s is where the qemu backend keeps its own files; rename it to run the chain under qemu", c.Name, q)
 		}
@@ -265,6 +276,12 @@ func (r *run) planGuest(ctx context.Context) (*guestPlan, error) {
 		}
 	}) {
 		p.guest.Files = append(p.guest.Files, initramfs.Dir{Path: d, Mode: 0o755})
+	}
+	if r.from > 0 {
+		// Outputs from the host's cache: the guest checks them itself.
+		if err := p.addGuestCheck(hex0Seed, start); err != nil {
+			return nil, fmt.Errorf("chain %s: --from %s: %w", c.Name, c.Steps[r.from].Name, err)
+		}
 	}
 	if _, err := p.guest.ScriptText(); err != nil {
 		return nil, fmt.Errorf("chain %s: %w", c.Name, err)
@@ -343,9 +360,12 @@ func (r *run) runGuest(ctx context.Context, b *QEMUBackend, logs string) (*StepE
 	if err != nil {
 		return nil, err
 	}
+	if testGuestHook != nil {
+		testGuestHook(&p.guest)
+	}
 	// An auditor's hook decides between steps: the guest waits for it.
 	p.guest.Pause = r.opts.AfterStep != nil
-	for i := 0; i <= r.last; i++ {
+	for i := r.from; i <= r.last; i++ {
 		if st := r.c.Steps[i]; st.Strict {
 			r.log.WithField("step", st.Name).Info("strict: the guest cannot list the files a step leaves, so undeclared files are not checked under qemu")
 		}
@@ -366,6 +386,11 @@ func (r *run) runGuest(ctx context.Context, b *QEMUBackend, logs string) (*StepE
 	}
 	if g.hookErr != nil {
 		return nil, g.hookErr
+	}
+	if g.checkFail != nil && ctx.Err() == nil {
+		// The guest's own check of its root stopped it: name the file.
+		g.checkFail.Step = r.c.Steps[r.from].Name
+		runErr = g.checkFail
 	}
 	return g.fail(ctx, runErr)
 }
@@ -390,6 +415,9 @@ type guestRun struct {
 	stepLog lineFilter // the console, less the protocol's echoes, to lw
 	ready   bool
 	hookErr error // the AfterStep hook's error, between steps
+
+	checking  bool                  // the guest is checking its root (guestcheck.go)
+	checkFail *verify.MismatchError // the first file that check reported FAILED
 
 	// The console and the data port are read apart, so a step's first
 	// console lines may arrive before its begin frame and its last ones
@@ -427,6 +455,9 @@ func (g *guestRun) Write(b []byte) (int, error) {
 // step log, or is held for the step whose begin echo came last. Called
 // with g.mu held.
 func (g *guestRun) consoleLine(l []byte) {
+	if g.checking && g.checkFail == nil {
+		g.checkFail = guestCheckFailure(string(l))
+	}
 	if kind, n, ok := qemu.EchoedFrame(l); ok {
 		switch kind {
 		case qemu.FrameBegin:
@@ -492,8 +523,11 @@ func (g *guestRun) event(e qemu.Event) error {
 		r.log.WithFields(logrus.Fields{"since_start": time.Since(g.began).Round(time.Millisecond), "since_qemu": e.Elapsed.Round(time.Millisecond)}).Info("guest booted")
 		return nil
 	}
+	if g.p.checkList != nil && e.Step == g.p.checkStep {
+		return g.checkEvent(e)
+	}
 	if e.Step < 0 || g.p.steps[e.Step] < 0 {
-		return nil // done, or enter being assembled
+		return nil // done, or one of the guest's own tools being assembled
 	}
 	i := g.p.steps[e.Step]
 	st := r.c.Steps[i]
@@ -501,7 +535,7 @@ func (g *guestRun) event(e qemu.Event) error {
 	switch e.Kind {
 	case qemu.EventWait:
 		// The step before has ended: the hook decides whether to go on.
-		if i > 0 {
+		if i > r.from {
 			if stop, err := r.afterStep(g.ctx, i-1, nil, g.logs); err != nil {
 				g.hookErr = err // between steps: no step failed
 				return err
@@ -699,4 +733,37 @@ func outputMode(b []byte) fs.FileMode {
 		return 0o755
 	}
 	return 0o644
+}
+
+// checkEvent follows the guest's check of its own root (guestcheck.go).
+func (g *guestRun) checkEvent(e qemu.Event) error {
+	r := g.r
+	switch e.Kind {
+	case qemu.EventBegin:
+		g.mu.Lock()
+		g.checking = true
+		g.mu.Unlock()
+	case qemu.EventOutput:
+		if err := checkGuestList(g.p.checkList, e.Output.Data); err != nil {
+			var me *verify.MismatchError
+			if errors.As(err, &me) {
+				me.Step = r.c.Steps[r.from].Name
+				return me
+			}
+			return fmt.Errorf("step %s: %w", r.c.Steps[r.from].Name, err)
+		}
+	case qemu.EventStepDone:
+		g.mu.Lock()
+		g.checking = false
+		g.mu.Unlock()
+		files := bytes.Count(g.p.checkList, []byte("\n"))
+		var size int64
+		for _, f := range g.p.guest.Files {
+			if f, ok := f.(initramfs.File); ok && f.Path != checkListPath && f.Path != checkHex0Path && f.Path != enterHex0Path {
+				size += int64(len(f.Data))
+			}
+		}
+		r.log.WithFields(logrus.Fields{"files": files, "bytes": size, "seconds": fmt.Sprintf("%.2f", e.Result.Duration.Seconds())}).Info("the guest checked its root against the pins (sha256check)")
+	}
+	return nil
 }

@@ -21,6 +21,7 @@ const (
 	StatusNotRequested = "not requested"
 	StatusUnverified   = "unverified" // ran in the unverified section: never claims a result
 	StatusPending      = "pending"    // laid out in the unverified section, no commands yet: the run stopped before it
+	StatusPlaced       = "placed"     // before --from: did not run; its outputs came from the cache, each re-hashed against its pin
 )
 
 // Report is the JSON record of a run (`bootchain run --report FILE`). Its
@@ -46,8 +47,14 @@ type Report struct {
 	// Sources are the sources the steps run used, in the order they were
 	// first used: what form each came in and its digest.
 	Sources []SourceReport `json:"sources"`
-	Steps   []StepReport   `json:"steps"`
-	Error   string         `json:"error,omitempty"`
+	// From is the step a `run --from` started at (the steps before it are
+	// StatusPlaced), and StartTree the SHA-256 of the tree it started from:
+	// one "<sha256>  <path>\n" line per file, sorted by path. Both are
+	// absent for a run from the seeds.
+	From      string       `json:"from,omitempty"`
+	StartTree string       `json:"start_tree,omitempty"`
+	Steps     []StepReport `json:"steps"`
+	Error     string       `json:"error,omitempty"`
 	// Times are the run's wall-clock times, the only part of the report
 	// besides StepReport.Seconds that differs between two identical runs.
 	Times Times `json:"times"`

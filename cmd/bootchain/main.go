@@ -3,7 +3,7 @@
 //
 //	bootchain seeds [--arch x86|amd64] --out DIR
 //	bootchain plan [--chain x86] [-v]
-//	bootchain run [--chain x86] [--backend sandbox] [--source NAME=PATH]... [--until STEP]
+//	bootchain run [--chain x86] [--backend sandbox] [--source NAME=PATH]... [--from STEP] [--until STEP]
 //	              [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]
 //	bootchain step [--chain x86] [--backend sandbox|qemu] [--source NAME=PATH]... [--until STEP]
 //	               [--report FILE] [--work DIR]

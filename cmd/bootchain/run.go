@@ -20,7 +20,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--until STEP] [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
+	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--from STEP] [--until STEP] [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
 	rf := addRunFlags(fs, runHelp{
 		backend: "the `BACKEND` where steps run: sandbox (Linux namespaces) or qemu (one guest boot whose only userland is the seeds)",
 		until:   "stop after this `STEP`",
@@ -86,6 +86,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if errors.As(runErr, &missing) && *name != "x86" {
 			missing.Chain = *name
 		}
+		var notCached *engine.NotCachedError
+		if errors.As(runErr, &notCached) && *name != "x86" {
+			notCached.Chain = *name
+		}
 		printError(stderr, runErr)
 		var se *engine.StepError
 		if errors.As(runErr, &se) {
@@ -98,6 +102,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	writeRunOutputs(stdout, rep, *seedDir)
 	fmt.Fprintf(stdout, "chain %s: %s, digest %s\n", c.Name, runSummary(c, rep), rep.Digest)
+	if rep.From != "" {
+		fmt.Fprintf(stdout, "started at step %s: %s before it placed from the cache, each file re-hashed; starting tree digest %s\n", rep.From, plural(placedSteps(rep), "step"), rep.StartTree)
+	}
 	if *work != "" {
 		abs, _ := filepath.Abs(*work)
 		fmt.Fprintf(stdout, "tree: %s\n", abs)
@@ -114,6 +121,8 @@ func runSummary(c *chain.Chain, rep *verify.Report) string {
 	lastMore := ""
 	for i, s := range rep.Steps {
 		switch s.Status {
+		case verify.StatusPlaced: // before --from: said on a line of its own
+			continue
 		case verify.StatusOK:
 			verified++
 		case verify.StatusUnverified:
@@ -203,10 +212,10 @@ func termWidth(w io.Writer) int {
 // chain has.
 // runFlags are the flags run and step share.
 type runFlags struct {
-	chain, backend, until, work, report *string
-	sources                             sourceFlags
-	noCache, unverified, verbose        *bool
-	qemu                                *qemuFlags
+	chain, backend, until, from, work, report *string
+	sources                                   sourceFlags
+	noCache, unverified, verbose              *bool
+	qemu                                      *qemuFlags
 }
 
 // runHelp is the wording of the shared flags that differs between run and
@@ -220,6 +229,7 @@ func addRunFlags(fs *flag.FlagSet, h runHelp) *runFlags {
 	f.qemu = addQEMUFlags(fs)
 	fs.Var(f.sources, "source", "`NAME=PATH`: supply source NAME from PATH (an archive or an unpacked tree); repeatable")
 	f.until = fs.String("until", "", h.until)
+	f.from = fs.String("from", "", "start at this step: the steps before it do not run, their verified outputs come from the cache (run that far, or import), each re-hashed against its pin")
 	f.work = fs.String("work", "", h.work)
 	f.report = fs.String("report", "", h.report)
 	f.noCache = fs.Bool("no-cache", false, "run every step even when the cache holds its outputs")
@@ -245,6 +255,9 @@ func (f *runFlags) load(cmd string, pos []string) (engine.Backend, *chain.Chain,
 	if *f.until != "" && c.StepIndex(*f.until) < 0 {
 		return nil, nil, usagef("%s: --until %s: chain %s has no such step", cmd, *f.until, c.Name)
 	}
+	if *f.from != "" && c.StepIndex(*f.from) < 0 {
+		return nil, nil, usagef("%s: --from %s: chain %s has no such step", cmd, *f.from, c.Name)
+	}
 	for n := range f.sources {
 		if _, ok := c.Source(n); !ok {
 			return nil, nil, usagef("%s: --source %s: chain %s has no source %s", cmd, n, c.Name, n)
@@ -266,7 +279,18 @@ func (f *runFlags) logger() *logrus.Logger {
 // options are the engine options the shared flags set.
 func (f *runFlags) options(c *chain.Chain, backend engine.Backend, log logrus.FieldLogger) engine.Options {
 	return engine.Options{
-		Chain: c, Backend: backend, Sources: f.sources, Until: *f.until, WorkDir: *f.work,
+		Chain: c, Backend: backend, Sources: f.sources, Until: *f.until, From: *f.from, WorkDir: *f.work,
 		NoCache: *f.noCache, Unverified: *f.unverified, Log: log,
 	}
+}
+
+// placedSteps counts the steps a run --from placed from the cache.
+func placedSteps(rep *verify.Report) int {
+	n := 0
+	for _, s := range rep.Steps {
+		if s.Status == verify.StatusPlaced {
+			n++
+		}
+	}
+	return n
 }
