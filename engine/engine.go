@@ -78,8 +78,9 @@ type Options struct {
 	// Progress receives events; nil means none.
 	Progress Progress
 	// BeforeStep, when set, is called before each step runs (or its
-	// outputs are placed from the store) with what it starts from; an
-	// error ends the run.
+	// outputs are placed from the store) with what it starts from;
+	// ErrStopBefore ends the run there without error, another error ends
+	// the run with it.
 	BeforeStep func(ctx context.Context, v StepView) error
 	// AfterStep, when set, is called after each step, passed or failed
 	// (step.go). Stop ends the run there without error; after a failed
@@ -385,6 +386,10 @@ func (r *run) run(ctx context.Context) error {
 			return err
 		}
 		if err := r.step(ctx, i, logs); err != nil {
+			if errors.Is(err, ErrStopBefore) {
+				r.stopped = true
+				break
+			}
 			var se *StepError
 			if !errors.As(err, &se) {
 				return err

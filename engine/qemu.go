@@ -543,10 +543,21 @@ func (g *guestRun) event(e qemu.Event) error {
 				return errStopped
 			}
 		}
-		return r.beforeStep(g.ctx, i, g.p.inputs[i], false, r.tree)
+		if err := r.beforeStep(g.ctx, i, g.p.inputs[i], false, r.tree); errors.Is(err, ErrStopBefore) {
+			r.stopped = true
+			return errStopped
+		} else if err != nil {
+			g.hookErr = err // between steps: no step failed
+			return err
+		}
+		return nil
 	case qemu.EventBegin:
 		if !g.p.guest.Pause {
-			if err := r.beforeStep(g.ctx, i, g.p.inputs[i], false, r.tree); err != nil {
+			if err := r.beforeStep(g.ctx, i, g.p.inputs[i], false, r.tree); errors.Is(err, ErrStopBefore) {
+				r.stopped = true
+				return errStopped
+			} else if err != nil {
+				g.hookErr = err // the step has not begun
 				return err
 			}
 		}

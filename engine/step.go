@@ -64,6 +64,11 @@ type StepView struct {
 	Root string
 }
 
+// ErrStopBefore, returned by a BeforeStep hook, ends the run before the
+// step, without error: the report holds the steps run so far and marks the
+// rest skipped, as after an AfterStep hook's Stop.
+var ErrStopBefore = errors.New("stopped before the step by the BeforeStep hook")
+
 // errStopped ends a qemu run whose AfterStep hook said Stop.
 var errStopped = errors.New("stopped by the AfterStep hook")
 

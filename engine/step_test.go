@@ -33,16 +33,20 @@ func (h hookRecord) String() string {
 	return s
 }
 
-// recorder records hook calls and stops after the step named stopAfter.
+// recorder records hook calls and stops after the step named stopAfter,
+// or before the one named stopBefore.
 type recorder struct {
-	calls     []hookRecord
-	stopAfter string
-	read      []string // files of the root to hash in each after call
+	calls                 []hookRecord
+	stopAfter, stopBefore string
+	read                  []string // files of the root to hash in each after call
 }
 
 func (r *recorder) before(ctx context.Context, v StepView) error {
 	r.calls = append(r.calls, hookRecord{when: "before", step: v.Step.Name, cached: v.Cached,
 		interpreter: v.Interpreter, interpHash: v.InterpreterSHA256, view: v})
+	if v.Step.Name == r.stopBefore {
+		return ErrStopBefore
+	}
 	return nil
 }
 
@@ -219,6 +223,36 @@ func TestQEMUStepHooks(t *testing.T) {
 	}
 	if len(a.view.LogTail) == 0 {
 		t.Errorf("after hex0: no log tail")
+	}
+}
+
+// TestStopBefore: ErrStopBefore from BeforeStep ends the run before the
+// step, without error, on both backends; the step is not run.
+func TestStopBefore(t *testing.T) {
+	c := load(t, fixtureDir)
+	for _, backend := range []string{"sandbox", "qemu"} {
+		t.Run(backend, func(t *testing.T) {
+			e := newEnv(t)
+			o := e.opts(c)
+			if backend == "qemu" {
+				needQEMU(t)
+				o = e.qemuOpts(c)
+			} else {
+				needSandbox(t)
+			}
+			rec := &recorder{stopBefore: "kaem"}
+			o.BeforeStep, o.AfterStep = rec.before, rec.after
+			rep, err := Run(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := rec.trace(), "before hex0, after hex0, before kaem"; got != want {
+				t.Errorf("hook calls: %s, want %s", got, want)
+			}
+			if got, want := stepStatus(rep), "hex0=ok kaem=skipped data=skipped hello=skipped again=not requested"; got != want || !rep.OK {
+				t.Errorf("report: %s (ok %v), want %s (ok)", got, rep.OK, want)
+			}
+		})
 	}
 }
 

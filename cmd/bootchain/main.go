@@ -6,7 +6,7 @@
 //	bootchain run [--chain x86] [--backend sandbox] [--source NAME=PATH]... [--from STEP] [--until STEP]
 //	              [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]
 //	bootchain step [--chain x86] [--backend sandbox|qemu] [--source NAME=PATH]... [--until STEP]
-//	               [--report FILE] [--work DIR]
+//	               [--report FILE] [--work DIR] [--cache]
 //	bootchain derive [--chain x86] [--source NAME=PATH]... [--work DIR] [--report FILE]
 //	bootchain verify [--chain x86] [--until STEP] [--unverified] [-v] DIR
 //	bootchain initramfs [--chain x86] [--until STEP] [--gzip] --out FILE

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -23,20 +24,22 @@ import (
 	"github.com/bootchain/bootchain/verify"
 )
 
-// stepPrompt is what `bootchain step` asks after each step.
-const stepPrompt = "[c]ontinue, [r]un to STEP, [s]how FILE, [w]rite FILE HOSTPATH, [q]uit> "
+// stepPrompt ends what `bootchain step` asks before and after each step
+// ("before step 2/5 kaem: " or "after step 2/5 kaem: " comes first).
+const stepPrompt = "[c]ontinue, [r]un to STEP, [l]ist [WHAT], [s]how FILE, [w]rite FILE HOSTPATH, log, [q]uit> "
 
 // pageLines is how many lines `show` prints before asking for more.
 const pageLines = 32
 
 func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("step", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--until STEP] [--report FILE] [--work DIR] [--no-cache] [--unverified] [-v]", stderr)
+	fs := newFlags("step", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--until STEP] [--report FILE] [--work DIR] [--cache] [--unverified] [-v]", stderr)
 	rf := addRunFlags(fs, runHelp{
 		backend: "the `BACKEND` where steps run: sandbox (Linux namespaces) or qemu (one guest boot, paused between steps)",
 		until:   "run to this `STEP` without asking, then stop (non-interactive)",
 		work:    "leave the tree (upstream layout) and the step logs in this `DIR`",
 		report:  "write the JSON report of the steps run to this `FILE`",
 	})
+	useCache := fs.Bool("cache", false, "place a step's verified outputs from the cache when it holds them, instead of running the step")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -58,11 +61,14 @@ func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 
-	s := &stepper{c: c, out: stdout, lines: newLineReader(stdin), interactive: *until == ""}
+	s := &stepper{c: c, out: stdout, lines: newLineReader(stdin), interactive: *until == "", work: *rf.work}
 	if s.interactive {
-		fmt.Fprintf(stdout, "chain %s, backend %s: stepping; after each step: %s\n", c.Name, backend.Name(), strings.TrimSuffix(stepPrompt, "> "))
+		fmt.Fprintf(stdout, "chain %s, backend %s: stepping; before and after each step: %s\n", c.Name, backend.Name(), strings.TrimSuffix(stepPrompt, "> "))
 	}
 	opts := rf.options(c, backend, log)
+	// An auditor sees each step run, not its outputs placed from the
+	// cache, unless asked to.
+	opts.NoCache = opts.NoCache || !*useCache
 	opts.BeforeStep, opts.AfterStep = s.before, s.after
 	rep, runErr := engine.Run(ctx, opts)
 	if rep != nil && *reportPath != "" {
@@ -95,13 +101,14 @@ func stepsRun(rep *verify.Report) *verify.Report {
 }
 
 // stepper shows each step to the person stepping through the chain and
-// asks what to do next.
+// asks what to do, before the step runs and after it.
 type stepper struct {
 	c           *chain.Chain
 	out         io.Writer
 	lines       *lineReader
 	interactive bool
 	runTo       string // the step `r STEP` runs to; empty when stepping
+	work        string // --work, where the logs are kept at the end
 }
 
 func (s *stepper) before(ctx context.Context, v engine.StepView) error {
@@ -135,23 +142,22 @@ func (s *stepper) before(ctx context.Context, v engine.StepView) error {
 		}
 		fmt.Fprintf(w, "     %s  %s  (%s)\n", in.SHA256, in.Path, in.Origin)
 	}
-	for _, name := range slices.Sorted(mapsKeys(sources)) {
-		fmt.Fprintf(w, "     source %s: %d pinned files, each checked against its sha256\n", name, sources[name])
+	for _, name := range slices.Sorted(maps.Keys(sources)) {
+		fmt.Fprintf(w, "     source %s: %d pinned files, each checked against its sha256 (l %s lists them)\n", name, sources[name], name)
+	}
+	if s.interactive && s.runTo == "" {
+		act, err := s.prompt(ctx, v)
+		if err != nil {
+			return err
+		}
+		if act == engine.Stop {
+			return engine.ErrStopBefore
+		}
 	}
 	if !v.Cached {
 		fmt.Fprintf(w, "   running...\n")
 	}
 	return nil
-}
-
-func mapsKeys(m map[string]int) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 func (s *stepper) after(ctx context.Context, v engine.StepView) (engine.StepAction, error) {
@@ -164,16 +170,27 @@ func (s *stepper) after(ctx context.Context, v engine.StepView) (engine.StepActi
 	if !s.interactive {
 		return engine.Continue, nil
 	}
+	return s.prompt(ctx, v)
+}
+
+// prompt asks what to do before (v.Done false) or after a step until the
+// answer is to go on or to stop.
+func (s *stepper) prompt(ctx context.Context, v engine.StepView) (engine.StepAction, error) {
+	failed := v.Err != nil
+	when := "before"
+	if v.Done {
+		when = "after"
+	}
 	last := v.Index == v.Total
 	for {
-		fmt.Fprint(s.out, stepPrompt)
+		fmt.Fprintf(s.out, "%s step %d/%d %s: %s", when, v.Index, v.Total, v.Step.Name, stepPrompt)
 		line, err := s.lines.read(ctx)
 		if errors.Is(err, io.EOF) {
 			fmt.Fprintln(s.out, "\n(end of input: quitting)")
 			return engine.Stop, nil
 		}
 		if err != nil {
-			return engine.Stop, fmt.Errorf("interrupted at the prompt after step %s: %w", v.Step.Name, err)
+			return engine.Stop, fmt.Errorf("interrupted at the prompt %s step %s: %w", when, v.Step.Name, err)
 		}
 		cmd, err := parseStepCommand(line)
 		if err != nil {
@@ -188,11 +205,11 @@ func (s *stepper) after(ctx context.Context, v engine.StepView) (engine.StepActi
 			return engine.Stop, nil
 		case cmdContinue, cmdRunTo:
 			if failed {
-				fmt.Fprintf(s.out, "step %s failed: the run cannot go on; show or write its files, or quit\n", v.Step.Name)
+				fmt.Fprintf(s.out, "step %s failed: the run cannot go on; list, show or write its files, read its log, or quit\n", v.Step.Name)
 				continue
 			}
 			if cmd.kind == cmdContinue {
-				if last {
+				if last && v.Done {
 					fmt.Fprintln(s.out, "that was the run's last step")
 				}
 				return engine.Continue, nil
@@ -201,7 +218,7 @@ func (s *stepper) after(ctx context.Context, v engine.StepView) (engine.StepActi
 			switch {
 			case i < 0:
 				fmt.Fprintf(s.out, "chain %s has no step %q\n", s.c.Name, cmd.arg)
-			case i+1 <= v.Index:
+			case i+1 < v.Index || v.Done && i+1 == v.Index:
 				fmt.Fprintf(s.out, "step %s has already run; name a later step\n", cmd.arg)
 			case i+1 > v.Total:
 				fmt.Fprintf(s.out, "step %s is past the end of this run (it ends at step %d of %d)\n", cmd.arg, v.Total, len(s.c.Steps))
@@ -209,6 +226,8 @@ func (s *stepper) after(ctx context.Context, v engine.StepView) (engine.StepActi
 				s.runTo = cmd.arg
 				return engine.Continue, nil
 			}
+		case cmdList:
+			s.list(ctx, v, cmd.arg)
 		case cmdShow:
 			if err := s.showFile(ctx, v.Root, cmd.arg); err != nil {
 				fmt.Fprintf(s.out, "show %s: %v\n", cmd.arg, err)
@@ -217,20 +236,71 @@ func (s *stepper) after(ctx context.Context, v engine.StepView) (engine.StepActi
 			if err := writeOut(v.Root, cmd.arg, cmd.host, s.out); err != nil {
 				fmt.Fprintf(s.out, "write %s: %v\n", cmd.arg, err)
 			}
+		case cmdLog:
+			switch {
+			case !v.Done:
+				fmt.Fprintf(s.out, "step %s has not run yet: no log\n", v.Step.Name)
+			case v.Cached:
+				fmt.Fprintf(s.out, "step %s did not run (its outputs came from the cache): no log\n", v.Step.Name)
+			case v.LogFile == "":
+				fmt.Fprintf(s.out, "step %s left no log\n", v.Step.Name)
+			default:
+				if err := s.showPath(ctx, v.LogFile); err != nil {
+					fmt.Fprintf(s.out, "log: %v\n", err)
+				}
+			}
 		}
 	}
 }
 
-const stepHelp = `  c, continue        run the next step
-  r, run STEP        run up to STEP without asking, then ask again
+const stepHelp = `  c, continue        before a step: run it; after it: go on to the next
+  r, run STEP        run up to STEP without asking, then ask again after it
+  l, list [WHAT]     list the step's files with sha256 and origin: all, a
+                     source's (l SOURCE), a step's (l STEP), the seeds (l seed),
+                     or those under a directory (l x86/bin)
   s, show FILE       show FILE of this step's tree: text, or a hex dump
   w, write FILE HOST copy FILE of this step's tree to HOST (a file or a directory)
+  log                show the step's whole log (after it ran)
   q, quit            stop here and write the report of the steps run
-FILE is a path in the step's tree (inputs and outputs), e.g. bin/hex0.
+FILE is a path in the step's tree (inputs and, after the step, its outputs),
+e.g. bin/hex0.
 `
 
-// show prints what a step did: its outputs against their pins, and the
-// end of its log.
+// list prints the files of the step's tree with their hashes and origins:
+// all of them, or those of one source, step or the seeds, or those under a
+// directory, a page at a time.
+func (s *stepper) list(ctx context.Context, v engine.StepView, what string) {
+	type file struct{ path, sha256, origin string }
+	var files []file
+	for _, in := range v.Inputs {
+		files = append(files, file{in.Path, in.SHA256, in.Origin})
+	}
+	if v.Done {
+		for _, o := range v.Report.Outputs {
+			if o.SHA256 != "" {
+				files = append(files, file{o.Path, o.SHA256, "output of step " + v.Step.Name})
+			}
+		}
+	}
+	var lines []string
+	dir := strings.Trim(path.Clean("/"+what), "/") + "/"
+	for _, f := range files {
+		origin := strings.TrimPrefix(strings.TrimPrefix(f.origin, "source "), "step ")
+		if what != "" && what != origin && f.origin != "output of step "+what && !strings.HasPrefix(f.path, dir) {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%s  %s  (%s)", f.sha256, strings.Map(printable, f.path), f.origin))
+	}
+	if len(lines) == 0 {
+		fmt.Fprintf(s.out, "no file of step %s's tree is %q's or under it\n", v.Step.Name, what)
+		return
+	}
+	fmt.Fprintf(s.out, "%s:\n", plural(len(lines), "file"))
+	s.page(ctx, lines)
+}
+
+// show prints what a step did: its outputs against their pins, and where
+// its log is with the end of it.
 func (s *stepper) show(v engine.StepView) {
 	w := s.out
 	status := "ok"
@@ -270,16 +340,28 @@ func (s *stepper) show(v engine.StepView) {
 	for _, u := range v.Report.Undeclared {
 		fmt.Fprintf(w, "     undeclared: %s\n", u)
 	}
-	switch {
-	case v.Cached:
-		fmt.Fprintf(w, "   log: none (the step did not run)\n")
-	case len(v.LogTail) == 0:
-		fmt.Fprintf(w, "   log: empty\n")
-	default:
-		fmt.Fprintf(w, "   log (last %d lines):\n", len(v.LogTail))
-		for _, l := range v.LogTail {
-			fmt.Fprintf(w, "     | %s\n", strings.Map(printable, l))
+	if v.Cached {
+		fmt.Fprintf(w, "   log: none (the step did not run: its outputs came from the cache)\n")
+		return
+	}
+	if v.LogFile != "" {
+		where := "removed when this session ends; --work DIR keeps the logs"
+		if s.work != "" {
+			where = "kept in " + filepath.Join(s.work, ".bootchain", "logs") + " when this session ends"
 		}
+		size := ""
+		if fi, err := os.Stat(v.LogFile); err == nil {
+			size = fmt.Sprintf("%d bytes; ", fi.Size())
+		}
+		fmt.Fprintf(w, "   log file: %s (%s`log` shows it; %s)\n", v.LogFile, size, where)
+	}
+	if len(v.LogTail) == 0 {
+		fmt.Fprintf(w, "   log: empty\n")
+		return
+	}
+	fmt.Fprintf(w, "   log (last %d lines):\n", len(v.LogTail))
+	for _, l := range v.LogTail {
+		fmt.Fprintf(w, "     | %s\n", strings.Map(printable, l))
 	}
 }
 
@@ -332,10 +414,27 @@ func (s *stepper) showFile(ctx context.Context, root, p string) error {
 		}
 		return nil
 	}
-	b, err := io.ReadAll(f)
+	return s.showContent(ctx, p, f)
+}
+
+// showPath prints the host file p (a step's log) as show does.
+func (s *stepper) showPath(ctx context.Context, p string) error {
+	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
+	defer f.Close()
+	return s.showContent(ctx, p, f)
+}
+
+// showContent prints what r holds, named name: text as it is, anything
+// else as a hex dump, a page at a time.
+func (s *stepper) showContent(ctx context.Context, name string, r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	p := name
 	sum := sha256.Sum256(b)
 	var lines []string
 	if isText(b) {
@@ -351,20 +450,25 @@ func (s *stepper) showFile(ctx context.Context, root, p string) error {
 		fmt.Fprintf(s.out, "%s: %d bytes, binary, sha256 %s\n", p, len(b), hex.EncodeToString(sum[:]))
 		lines = hexDump(b)
 	}
+	s.page(ctx, lines)
+	return nil
+}
+
+// page prints lines a page at a time, asking before each further page.
+func (s *stepper) page(ctx context.Context, lines []string) {
 	for i := 0; i < len(lines); i += pageLines {
 		if i > 0 {
 			fmt.Fprintf(s.out, "--more? (%d of %d lines shown) [y/N] ", i, len(lines))
 			ans, err := s.lines.read(ctx)
 			if err != nil || !strings.HasPrefix(strings.ToLower(strings.TrimSpace(ans)), "y") {
 				fmt.Fprintln(s.out)
-				return nil
+				return
 			}
 		}
 		for _, l := range lines[i:min(i+pageLines, len(lines))] {
 			fmt.Fprintf(s.out, "%s\n", l)
 		}
 	}
-	return nil
 }
 
 // isText says whether b reads as text: UTF-8 without control bytes other
@@ -470,6 +574,8 @@ const (
 	cmdWrite
 	cmdQuit
 	cmdHelp
+	cmdList
+	cmdLog
 )
 
 // stepCommand is a parsed prompt line.
@@ -505,12 +611,26 @@ func parseStepCommand(line string) (stepCommand, error) {
 		sp = spec{cmdShow, 1, "s FILE"}
 	case "w", "write":
 		sp = spec{cmdWrite, 2, "w FILE HOSTPATH"}
+	case "l", "list", "ls":
+		sp = spec{cmdList, -1, "l [WHAT]"}
+	case "log":
+		sp = spec{cmdLog, 0, "log"}
 	case "q", "quit", "exit":
 		sp = spec{cmdQuit, 0, "q"}
 	case "h", "help", "?":
 		sp = spec{cmdHelp, 0, "h"}
 	default:
-		return stepCommand{}, fmt.Errorf("unknown command %q: expected c, r STEP, s FILE, w FILE HOSTPATH, q or h", words[0])
+		return stepCommand{}, fmt.Errorf("unknown command %q: expected c, r STEP, l [WHAT], s FILE, w FILE HOSTPATH, log, q or h", words[0])
+	}
+	if sp.args < 0 { // one optional argument
+		if len(words) > 2 {
+			return stepCommand{}, fmt.Errorf("%s: expected at most 1 argument, found %d (usage: %s)", words[0], len(words)-1, sp.usage)
+		}
+		cmd := stepCommand{kind: sp.kind}
+		if len(words) == 2 {
+			cmd.arg = words[1]
+		}
+		return cmd, nil
 	}
 	if got := len(words) - 1; got != sp.args {
 		return stepCommand{}, fmt.Errorf("%s: expected %d argument(s), found %d (usage: %s)", words[0], sp.args, got, sp.usage)

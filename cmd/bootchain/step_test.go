@@ -182,18 +182,45 @@ func TestStepPTY(t *testing.T) {
 	tm := startTerm(t, cmd)
 	tm.expect("== step 1/5 hex0")
 	tm.expect("interpreter: seeds/hex0-seed  sha256 " + c.Steps[0].Outputs["bin/hex0"]) // the seed rebuilds itself
+	tm.expect("before step 1/5 hex0: " + stepPrompt)                                    // it pauses before the step
+	tm.send("s seeds/hex0-seed")                                                        // and shows any input
+	tm.expect("seeds/hex0-seed: ")
+	tm.expect(" bytes, binary, sha256 " + c.Steps[0].Outputs["bin/hex0"])
+	tm.expect("before step 1/5 hex0: " + stepPrompt)
+	tm.send("c")
+	tm.expect("running...")
 	tm.expect("-- step 1/5 hex0: ok")
 	tm.expect("actual   " + c.Steps[0].Outputs["bin/hex0"] + "  ok, derived: yes")
-	tm.expect(stepPrompt)
+	tm.expect("after step 1/5 hex0: " + stepPrompt)
 	tm.send("c")
 	tm.expect("== step 2/5 kaem")
+	tm.expect("before step 2/5 kaem: " + stepPrompt)
+	tm.send("c")
 	tm.expect("-- step 2/5 kaem: ok")
-	tm.expect(stepPrompt)
+	tm.expect("after step 2/5 kaem: " + stepPrompt)
 	tm.send("c")
 	tm.expect("== step 3/5 data")
 	tm.expect("source fixture-src: 4 pinned files")
+	tm.expect("(l fixture-src lists them)")
+	tm.expect("before step 3/5 data: " + stepPrompt)
+	tm.send("l fixture-src") // a source's files are listed, each with its hash
+	tm.expect("4 files:")
+	for _, p := range chain.SortedPaths(c.Sources[0].Files) {
+		tm.expect(c.Sources[0].Files[p] + "  " + p + "  (source fixture-src)")
+	}
+	tm.expect("before step 3/5 data: " + stepPrompt)
+	tm.send("log")
+	tm.expect("step data has not run yet: no log")
+	tm.expect(stepPrompt)
+	tm.send("c")
 	tm.expect("-- step 3/5 data: ok")
+	tm.expect("   log file: ") // the whole log's path is named
+	tm.expect("03-data.log (")
 	tm.expect("log (last 3 lines):")
+	tm.expect("after step 3/5 data: " + stepPrompt)
+	tm.send("log") // and the whole log is shown
+	tm.expect("03-data.log: ")
+	tm.expect(" +> ./bin/hex0 ./hex/hello.hex0 ./out/hello")
 	tm.expect(stepPrompt)
 	tm.send("s data.kaem")
 	tm.expect("data.kaem: " + itoa(len(script)) + " bytes, text, sha256 ")
@@ -214,13 +241,15 @@ func TestStepPTY(t *testing.T) {
 	tm.send("r hello")
 	tm.expect("== step 4/5 hello")
 	tm.expect("-- step 4/5 hello: ok")
-	tm.expect(stepPrompt)
-	tm.send("q")
+	tm.expect("after step 4/5 hello: " + stepPrompt)
+	tm.send("c")
+	tm.expect("before step 5/5 again: " + stepPrompt)
+	tm.send("q") // quit before a step: it does not run
 	if code := tm.wait(); code != 0 {
 		t.Fatalf("exit status %d, want 0; output:\n%s", code, tm.buf.String())
 	}
 	<-tm.done
-	if strings.Contains(tm.buf.String(), "step 5/5") {
+	if strings.Contains(tm.buf.String(), "-- step 5/5") {
 		t.Errorf("step again ran after quit")
 	}
 
@@ -249,13 +278,17 @@ func TestStepQEMUPTY(t *testing.T) {
 	cmd := exec.Command(bin, "step", "--chain", fixtureChain, "--backend", "qemu", "--accel", "tcg", "--report", report)
 	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "TMPDIR="+tmp)
 	tm := startTerm(t, cmd)
+	tm.expect("before step 1/4 hex0: " + stepPrompt)
+	tm.send("c")
 	tm.expect("-- step 1/4 hex0: ok")
-	tm.expect(stepPrompt)
+	tm.expect("after step 1/4 hex0: " + stepPrompt)
 	if len(qemuProcs(tmp)) == 0 {
 		t.Errorf("no QEMU running while the guest waits between steps")
 	}
 	tm.send("c")
 	tm.expect("== step 2/4 kaem")
+	tm.expect("before step 2/4 kaem: " + stepPrompt)
+	tm.send("c")
 	tm.expect("-- step 2/4 kaem: ok")
 	tm.expect(stepPrompt)
 	tm.send("s bin/hex0")
@@ -290,9 +323,9 @@ func runStep(t *testing.T, stdin string, args ...string) (string, error) {
 }
 
 // TestStepNonInteractive covers what needs no terminal: end of input
-// quits, --until runs without asking, a cached step is labelled, `r`
-// does not ask before the named step, and a failed step cannot be
-// continued.
+// quits, --until runs without asking, every step runs even with a warm
+// cache (--cache places cached outputs, labelled), `r` does not ask
+// before the named step, and a failed step cannot be continued.
 func TestStepNonInteractive(t *testing.T) {
 	if err := sandbox.Available(); err != nil {
 		t.Skipf("sandbox not available here, so steps cannot run: %v", err)
@@ -302,31 +335,45 @@ func TestStepNonInteractive(t *testing.T) {
 	dir := t.TempDir()
 	report := filepath.Join(dir, "r.json")
 
+	// End of input at the first pause: nothing runs.
 	out, err := runStep(t, "", "--chain", fixtureChain, "--report", report)
-	if err != nil || !strings.Contains(out, "(end of input: quitting)") {
+	if err != nil || !strings.Contains(out, "before step 1/4 hex0: "+stepPrompt+"\n(end of input: quitting)") || strings.Contains(out, "running...") {
 		t.Fatalf("EOF: err %v, output:\n%s", err, out)
 	}
+	if got := reportSteps(readReport(t, report)); len(got) != 0 {
+		t.Errorf("EOF: report steps %v, want none", got)
+	}
+	out, err = runStep(t, "c\n", "--chain", fixtureChain, "--report", report)
+	if err != nil || !strings.Contains(out, "after step 1/4 hex0: "+stepPrompt+"\n(end of input: quitting)") {
+		t.Fatalf("EOF after a step: err %v, output:\n%s", err, out)
+	}
 	if got := reportSteps(readReport(t, report)); !reflect.DeepEqual(got, []string{"hex0=ok"}) {
-		t.Errorf("EOF: report steps %v, want [hex0=ok]", got)
+		t.Errorf("EOF after a step: report steps %v, want [hex0=ok]", got)
 	}
 
+	// The cache holds hex0 now: stepping still runs it.
 	out, err = runStep(t, "", "--chain", fixtureChain, "--until", "kaem", "--report", report)
 	if err != nil || strings.Contains(out, stepPrompt) {
 		t.Fatalf("--until: err %v, output (must not prompt):\n%s", err, out)
 	}
-	if !strings.Contains(out, "== step 1/2 hex0 (cached") || !strings.Contains(out, "-- step 1/2 hex0: ok (cached)") || strings.Contains(out, "kaem: ok (cached)") {
-		t.Errorf("--until: hex0 must be labelled cached (the run before made it), kaem not:\n%s", out)
+	if strings.Contains(out, "cached") || strings.Count(out, "running...") != 2 || strings.Count(out, "log file: ") != 2 {
+		t.Errorf("--until with a warm cache: both steps must run, none placed from the cache:\n%s", out)
 	}
 	if got := reportSteps(readReport(t, report)); !reflect.DeepEqual(got, []string{"hex0=ok", "kaem=ok"}) {
 		t.Errorf("--until: report steps %v, want [hex0=ok kaem=ok]", got)
 	}
-	if !strings.Contains(out, "chain fixture: 2 steps verified, 1 from the cache (--until kaem; not requested: 2 more with --until hello, 1 unverified with --unverified)\n") {
+	if !strings.Contains(out, "chain fixture: 2 steps verified, 0 from the cache (--until kaem; not requested: 2 more with --until hello, 1 unverified with --unverified)\n") {
 		t.Errorf("--until: no summary line counting 2 verified steps:\n%s", out)
+	}
+	// --cache places what the cache holds, labelled.
+	out, err = runStep(t, "", "--chain", fixtureChain, "--until", "kaem", "--cache")
+	if err != nil || !strings.Contains(out, "== step 1/2 hex0 (cached") || !strings.Contains(out, "-- step 1/2 hex0: ok (cached)") || !strings.Contains(out, "log: none (the step did not run") {
+		t.Errorf("--cache: hex0 must be placed from the cache and labelled:\n%s", out)
 	}
 
 	// An unverified step is counted apart, never as verified.
 	out, err = runStep(t, "", "--chain", fixtureChain, "--until", "again", "--unverified")
-	if err != nil || !strings.Contains(out, "chain fixture: 4 steps verified, 1 unverified, 2 from the cache (--until again)\n") {
+	if err != nil || !strings.Contains(out, "chain fixture: 4 steps verified, 1 unverified, 0 from the cache (--until again)\n") {
 		t.Errorf("--until again --unverified: err %v, output:\n%s", err, out)
 	}
 
@@ -334,8 +381,8 @@ func TestStepNonInteractive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(out, stepPrompt); n != 2 {
-		t.Errorf("r data: %d prompts, want 2 (after hex0 and after data):\n%s", n, out)
+	if n := strings.Count(out, stepPrompt); n != 2 || !strings.Contains(out, "before step 1/4 hex0: ") || !strings.Contains(out, "after step 3/4 data: ") {
+		t.Errorf("r data: %d prompts, want 2 (before hex0 and after data):\n%s", n, out)
 	}
 	if got := reportSteps(readReport(t, report)); !reflect.DeepEqual(got, []string{"hex0=ok", "kaem=ok", "data=ok"}) {
 		t.Errorf("r data: report steps %v", got)
@@ -374,6 +421,12 @@ func TestParseStepCommand(t *testing.T) {
 		{`write out/a "/tmp/my dir/a"`, stepCommand{kind: cmdWrite, arg: "out/a", host: "/tmp/my dir/a"}, ""},
 		{"w bin/hex0", stepCommand{}, "usage: w FILE HOSTPATH"},
 		{`w bin/hex0 "/tmp/x`, stepCommand{}, `unterminated " quote`},
+		{"l", stepCommand{kind: cmdList}, ""},
+		{"l fixture-src", stepCommand{kind: cmdList, arg: "fixture-src"}, ""},
+		{"ls x86/bin", stepCommand{kind: cmdList, arg: "x86/bin"}, ""},
+		{"l a b", stepCommand{}, "usage: l [WHAT]"},
+		{"log", stepCommand{kind: cmdLog}, ""},
+		{"log 3", stepCommand{}, "log: expected 0 argument(s), found 1"},
 		{"q", stepCommand{kind: cmdQuit}, ""},
 		{"quit\r", stepCommand{kind: cmdQuit}, ""},
 		{"?", stepCommand{kind: cmdHelp}, ""},
@@ -401,7 +454,7 @@ func FuzzParseStepCommand(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		cmd, err := parseStepCommand(line)
-		if err == nil && (cmd.kind < cmdNone || cmd.kind > cmdHelp) {
+		if err == nil && (cmd.kind < cmdNone || cmd.kind > cmdLog) {
 			t.Fatalf("parseStepCommand(%q): kind %d", line, cmd.kind)
 		}
 		words, err := splitWords(line)
