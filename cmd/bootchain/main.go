@@ -15,6 +15,7 @@
 //	                [--kernel FILE] [--stub FILE] [--power-off] --out FILE
 //	bootchain image --write DEV [--yes] FILE
 //	bootchain verify-image [--chain NAME ...] FILE
+//	bootchain attest --key KEY --out FILE REPORT
 //
 // Exit status: 0 when everything verified, 1 when a step or a check failed,
 // 2 for a usage error. Errors are one line starting with "bootchain: ".
@@ -44,6 +45,7 @@ var commands = []struct{ name, what string }{
 	{"fetch", "download (or import with --from) a chain's sources into the cache"},
 	{"image", "build a bootable USB image that runs a chain on bare metal, or write one to a stick"},
 	{"verify-image", "list what an image boots: kernel, initramfs, command line, hashes"},
+	{"attest", "sign a run's report as an in-toto attestation (SLSA provenance in a DSSE envelope)"},
 }
 
 // usageText is what `bootchain -h` prints.
@@ -166,6 +168,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdImage(ctx, rest, stdout, stderr)
 	case "verify-image":
 		return cmdVerifyImage(ctx, rest, stdout, stderr)
+	case "attest":
+		return cmdAttest(ctx, rest, stdout, stderr)
 	}
 	return usagef("unknown command %q: expected %s", cmd, commandList())
 }
