@@ -16,6 +16,8 @@
 //	bootchain image --write DEV [--yes] FILE
 //	bootchain verify-image [--chain NAME ...] FILE
 //	bootchain attest --key KEY --out FILE REPORT
+//	bootchain export [--chain x86] --until STEP FILE
+//	bootchain import [--chain x86] FILE
 //
 // Exit status: 0 when everything verified, 1 when a step or a check failed,
 // 2 for a usage error. Errors are one line starting with "bootchain: ".
@@ -46,6 +48,8 @@ var commands = []struct{ name, what string }{
 	{"image", "build a bootable USB image that runs a chain on bare metal, or write one to a stick"},
 	{"verify-image", "list what an image boots: kernel, initramfs, command line, hashes"},
 	{"attest", "sign a run's report as an in-toto attestation (SLSA provenance in a DSSE envelope)"},
+	{"export", "write the verified outputs of the steps up to one step, from the cache, into an archive"},
+	{"import", "check an archive from anyone against the chain's pins and add its steps to the cache"},
 }
 
 // usageText is what `bootchain -h` prints.
@@ -170,6 +174,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdVerifyImage(ctx, rest, stdout, stderr)
 	case "attest":
 		return cmdAttest(ctx, rest, stdout, stderr)
+	case "export":
+		return cmdExport(ctx, rest, stdout, stderr)
+	case "import":
+		return cmdImport(ctx, rest, stdout, stderr)
 	}
 	return usagef("unknown command %q: expected %s", cmd, commandList())
 }

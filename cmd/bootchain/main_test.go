@@ -87,6 +87,16 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("%s: sha256 is %s, want %s%s", args[0], got, map[bool]string{true: "not ", false: ""}[neg], args[1])
 				}
 			},
+			// truncate FILE OUT writes the first half of FILE to OUT.
+			"truncate": func(ts *testscript.TestScript, neg bool, args []string) {
+				b, err := os.ReadFile(ts.MkAbs(args[0]))
+				if err != nil {
+					ts.Fatalf("truncate: %v", err)
+				}
+				if err := os.WriteFile(ts.MkAbs(args[1]), b[:len(b)/2], 0o644); err != nil {
+					ts.Fatalf("truncate: %v", err)
+				}
+			},
 			// flipbyte FILE flips the lowest bit of FILE's first byte.
 			"flipbyte": func(ts *testscript.TestScript, neg bool, args []string) {
 				p := ts.MkAbs(args[0])
