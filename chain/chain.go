@@ -23,6 +23,8 @@
 //	    place distfiles/x-1.0.tar.gz              # instead of files and strip: the archive itself
 //	                                              # enters the root here, pinned by archive-sha256,
 //	                                              # for a step to unpack with the chain's own tools
+//	    at tcc-1.0                                # with files: the pinned files enter the root
+//	                                              # under this directory (default: at the root)
 //
 //	step seed
 //	    describe hex0 -> ... -> M2
@@ -116,6 +118,18 @@ type Source struct {
 	// (the place directive): the source is not unpacked on the host, Files
 	// holds the one pin {Place: ArchiveSHA256} and a step unpacks it.
 	Place string
+	// At, when not empty, is the directory of the root the pinned files
+	// enter (the at directive): Files keeps the paths inside the source,
+	// so one pin list serves an archive, a tree and the root alike.
+	At string
+}
+
+// RootPath returns where the source's pinned file p lies in a step root.
+func (s *Source) RootPath(p string) string {
+	if s.At == "" {
+		return p
+	}
+	return s.At + "/" + p
 }
 
 // Step is one command run in a fresh root.

@@ -86,6 +86,9 @@ func TestParseGood(t *testing.T) {
 		src.Files["a.hex0"] != h1 || src.Files["dir/b"] != h2 || src.Local != nil {
 		t.Errorf("source: %+v", src)
 	}
+	if src.At != "" || src.RootPath("dir/b") != "dir/b" {
+		t.Errorf("source without at: At %q, RootPath %q", src.At, src.RootPath("dir/b"))
+	}
 	if len(c.Steps) != 3 {
 		t.Fatalf("steps: %d", len(c.Steps))
 	}
@@ -101,6 +104,19 @@ func TestParseGood(t *testing.T) {
 	}
 	if c.StepIndex("two") != 1 || c.StepIndex("nope") != -1 {
 		t.Errorf("StepIndex")
+	}
+}
+
+// TestParseAt checks that `at` moves a source's files in the root while
+// its pins keep the paths inside the source.
+func TestParseAt(t *testing.T) {
+	c, err := Parse("t", files(strings.Replace(good, "    strip 1\n", "    strip 1\n    at ./src/up-1.0/\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := c.Source("up")
+	if src.At != "src/up-1.0" || src.Files["dir/b"] != h2 || src.RootPath("dir/b") != "src/up-1.0/dir/b" {
+		t.Errorf("at: At %q, pins %v, RootPath %q", src.At, src.Files, src.RootPath("dir/b"))
 	}
 }
 
@@ -149,7 +165,10 @@ func TestParseErrors(t *testing.T) {
 		{"local missing", repl("    url https://example.org/up-1.0.tar.gz\n    url http://mirror.example.org/up-1.0.tar.gz\n", "    local src\n"), nil, 10, "source up: expected directory chain/t/src, found none"},
 		{"bad archive hash", repl("archive-sha256 "+h1, "archive-sha256 abc"), nil, 12, `source up: expected 64 lower-case hex digits after archive-sha256, found "abc"`},
 		{"bad strip", repl("strip 1", "strip -1"), nil, 13, `source up: expected a number of path components (0-16) after strip, found "-1"`},
-		{"unknown source directive", repl("    strip 1\n", "    strip 1\n    branch main\n"), nil, 14, `source up: expected a source directive (version, url, archive-sha256, strip, files, local, place), found "branch"`},
+		{"unknown source directive", repl("    strip 1\n", "    strip 1\n    branch main\n"), nil, 14, `source up: expected a source directive (version, url, archive-sha256, strip, files, local, place, at), found "branch"`},
+		{"at twice", repl("    strip 1\n", "    strip 1\n    at up\n    at down\n"), nil, 15, "source up: expected one at, found a second (down)"},
+		{"at escapes", repl("    strip 1\n", "    strip 1\n    at ../up\n"), nil, 14, `expected a directory inside the root: a file path inside the root without .., found "../up"`},
+		{"at with place", repl("    strip 1\n    files up.sha256\n", "    place distfiles/up.tar.gz\n    at up\n"), nil, 8, "source up: expected at with files (place already says where the archive goes), found it with place"},
 		{"missing hash list", repl("files up.sha256", "files nope.sha256"), nil, 14, "expected hash list chain/t/nope.sha256, found none (file does not exist)"},
 		{"malformed hash line", nil, func(m fstest.MapFS) { m["up.sha256"] = &fstest.MapFile{Data: []byte(h1 + "  a.hex0\nxyz  b\n")} }, 0, `chain/t/up.sha256 line 2: expected "<64 hex>  <path>", found "xyz  b"`},
 		{"hash list path escapes", nil, func(m fstest.MapFS) { m["up.sha256"] = &fstest.MapFile{Data: []byte(h1 + "  ../a\n")} }, 0, `chain/t/up.sha256 line 1: expected "<64 hex>  <path>" with a clean relative path, found`},

@@ -393,8 +393,20 @@ func (p *parser) sourceDirective(key string, args []string, rest string) error {
 			return err
 		}
 		s.Place = d
+	case "at":
+		if err := one(); err != nil {
+			return err
+		}
+		if s.At != "" {
+			return p.errorf("source %s: expected one at, found a second (%s)", s.Name, args[0])
+		}
+		d, err := p.rootPath("a directory inside the root", args[0])
+		if err != nil {
+			return err
+		}
+		s.At = d
 	default:
-		return p.errorf("source %s: expected a source directive (version, url, archive-sha256, strip, files, local, place), found %q", s.Name, key)
+		return p.errorf("source %s: expected a source directive (version, url, archive-sha256, strip, files, local, place, at), found %q", s.Name, key)
 	}
 	return nil
 }
@@ -512,6 +524,9 @@ func (p *parser) endBlock() error {
 			}
 			if s.ArchiveSHA256 == "" {
 				return p.blockErr("source %s: expected `archive-sha256 HASH` with place (the archive is the pinned file), found none", s.Name)
+			}
+			if s.At != "" {
+				return p.blockErr("source %s: expected at with files (place already says where the archive goes), found it with place", s.Name)
 			}
 			s.Files = map[string]string{s.Place: s.ArchiveSHA256}
 			return nil

@@ -66,6 +66,9 @@ func (c *Chain) WritePlan(w io.Writer, st PlanState) error {
 		if s.Strip != 0 {
 			pf("    strip %d\n", s.Strip)
 		}
+		if s.At != "" {
+			pf("    at %s\n", s.At)
+		}
 	}
 
 	seedFiles := 0

@@ -301,7 +301,8 @@ func (h *hostFiles) open(ctx context.Context, st chain.Step) error {
 			return fmt.Errorf("step %s: %w", st.Name, err)
 		}
 		for p, sum := range src.Files {
-			h.sources[p], h.srcPins[p] = t.Path(p), sum
+			rp := src.RootPath(p)
+			h.sources[rp], h.srcPins[rp] = t.Path(p), sum
 		}
 		h.opened[u] = true
 	}

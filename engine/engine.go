@@ -506,7 +506,8 @@ func (r *run) openSources(ctx context.Context, st chain.Step) error {
 			return fmt.Errorf("step %s: %w", st.Name, err)
 		}
 		for _, p := range chain.SortedPaths(src.Files) {
-			got, err := copyHashed(t.Path(p), r.tree, p)
+			rp := src.RootPath(p)
+			got, err := copyHashed(t.Path(p), r.tree, rp)
 			if err != nil {
 				return fmt.Errorf("step %s: source %s: %s: %w", st.Name, u, p, err)
 			}
@@ -514,7 +515,7 @@ func (r *run) openSources(ctx context.Context, st chain.Step) error {
 				return &verify.MismatchError{Step: st.Name, Source: u, Path: p, Expected: src.Files[p], Actual: got,
 					Meaning: "the file changed after the source was checked"}
 			}
-			r.state[p] = fileState{got, "source " + u}
+			r.state[rp] = fileState{got, "source " + u}
 		}
 		r.opened[u] = true
 		r.report.Sources = append(r.report.Sources, sourceReport(*src, r.opts.Sources[u]))

@@ -849,3 +849,46 @@ func TestScratchBaseTMPDIR(t *testing.T) {
 		t.Errorf("scratchBase() = %s with TMPDIR=%s", got, dir)
 	}
 }
+
+// TestSourceAt: a source with `at` enters every step root under that
+// directory, pinned by the paths inside the source, and the step keys see
+// the files where they lie.
+func TestSourceAt(t *testing.T) {
+	needSandbox(t)
+	c := roadChain(t, `
+source moved
+    version 1
+    local src
+    files src.sha256
+    at moved/here
+
+step moved
+    describe reads a source placed with at
+    run seeds/hex0-seed moved/here/hex/hello.hex0 seeds/moved.bin
+    uses moved
+`)
+	if src, _ := c.Source("moved"); src.RootPath("hex/hello.hex0") != "moved/here/hex/hello.hex0" {
+		t.Fatalf("RootPath: %q", src.RootPath("hex/hello.hex0"))
+	}
+	o := newEnv(t).opts(c)
+	o.Unverified = true
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := rep.Steps[c.StepIndex("moved")]
+	if st.Status != verify.StatusUnverified || len(st.Outputs) != 1 || st.Outputs[0].Path != "seeds/moved.bin" || st.Outputs[0].SHA256 == "" {
+		t.Errorf("step moved: %+v, want seeds/moved.bin written from the source under moved/here", st)
+	}
+	src, err := os.ReadFile(filepath.Join(fixtureDir, "src", "hex", "hello.hex0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := hex0.AssembleLenient(bytes.NewReader(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(bin); st.Outputs[0].SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("seeds/moved.bin: %s, want the hex0 of the source's hello.hex0", st.Outputs[0].SHA256)
+	}
+}

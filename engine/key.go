@@ -107,7 +107,7 @@ func PlannedKeys(c *chain.Chain) ([]string, error) {
 			used[u] = true
 			src, _ := c.Source(u)
 			for p, h := range src.Files {
-				state[p] = h
+				state[src.RootPath(p)] = h
 			}
 		}
 		keys[i] = Key(st, state)

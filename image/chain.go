@@ -194,7 +194,7 @@ func sourceFiles(ctx context.Context, c *chain.Chain, name, supplied, cacheDir s
 		if fi.Mode()&0o111 != 0 {
 			mode = 0o755
 		}
-		e = append(e, initramfs.File{Path: p, Mode: mode, Data: b})
+		e = append(e, initramfs.File{Path: src.RootPath(p), Mode: mode, Data: b})
 	}
 	return e, nil
 }
