@@ -263,7 +263,7 @@ func TestStepPTY(t *testing.T) {
 }
 
 // TestStepQEMUPTY: the same through a QEMU guest, which waits between
-// steps: start, continue once, quit; no QEMU is left behind.
+// steps: run two steps, quit before the third; no QEMU is left behind.
 func TestStepQEMUPTY(t *testing.T) {
 	if err := qemuAvailable(); err != nil {
 		t.Skipf("cannot boot a guest: %v", err)
@@ -290,11 +290,13 @@ func TestStepQEMUPTY(t *testing.T) {
 	tm.expect("before step 2/4 kaem: " + stepPrompt)
 	tm.send("c")
 	tm.expect("-- step 2/4 kaem: ok")
-	tm.expect(stepPrompt)
+	tm.expect("after step 2/4 kaem: " + stepPrompt)
+	tm.send("c")
+	tm.expect("before step 3/4 data: " + stepPrompt) // the guest waits before data
 	tm.send("s bin/hex0")
 	tm.expect("00000000: 7f45 4c46")
 	tm.expect(stepPrompt)
-	tm.send("q")
+	tm.send("q") // quit before data: it never runs, and QEMU ends
 	if code := tm.wait(); code != 0 {
 		t.Fatalf("exit status %d, want 0; output:\n%s", code, tm.buf.String())
 	}
