@@ -75,6 +75,7 @@ func (b *QEMUBackend) options(cacheDir string, log logrus.FieldLogger, console i
 	o := []qemu.Option{qemu.WithLogger(log), qemu.WithConsole(console)}
 	if cacheDir != "" {
 		o = append(o, qemu.WithKernelCache(filepath.Join(cacheDir, "kernels")))
+		o = append(o, qemu.WithKVMProbeCache(filepath.Join(cacheDir, "kvm")))
 	}
 	if b.QEMU != "" {
 		o = append(o, qemu.WithQEMU(b.QEMU))

@@ -60,7 +60,7 @@ func probeKVMOnce(ctx context.Context, qemu, kernel string, timeout time.Duratio
 	if err, ok := probeCache.m[key]; ok {
 		return false, err
 	}
-	err = ProbeKVM(ctx, qemu, kernel, timeout)
+	err = probeKVM(ctx, qemu, kernel, timeout)
 	if ctx.Err() != nil {
 		return true, err // interrupted: no verdict to remember
 	}

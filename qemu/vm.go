@@ -39,6 +39,7 @@ type config struct {
 	log                           logrus.FieldLogger
 	unpack                        bool
 	kernelCache                   string
+	kvmCache                      string
 }
 
 // Option configures a VM.
@@ -172,18 +173,30 @@ func Start(ctx context.Context, opts ...Option) (*VM, error) {
 	accel := cfg.accel
 	switch accel {
 	case AccelAuto:
-		if first, err := probeKVMOnce(ctx, qemu, kernel, cfg.kvmProbeTimeout); err != nil {
+		if fresh, cached, err := probeKVMCached(ctx, cfg, qemu, kernel); err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("qemu: %w", ctx.Err())
 			}
-			if first {
+			switch {
+			case fresh:
 				cfg.log.WithField("reason", err.Error()).Warn("KVM unusable, using TCG (slower)")
+			case cached:
+				cfg.log.WithFields(logrus.Fields{"reason": err.Error(), "cache": cfg.kvmCache}).Info("KVM unusable on this host (the probe's verdict, kept until the host kernel, QEMU or /dev/kvm changes), using TCG")
 			}
 			accel = AccelTCG
 		} else {
 			accel = AccelKVM
 		}
-	case AccelKVM, AccelTCG:
+	case AccelKVM:
+		// Asked for: fail at once, saying what to check, rather than hang
+		// after the firmware as a broken nested KVM does.
+		if _, _, err := probeKVMCached(ctx, cfg, qemu, kernel); err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("qemu: %w", ctx.Err())
+			}
+			return nil, &KVMError{Reason: err.Error()}
+		}
+	case AccelTCG:
 	default:
 		return nil, fmt.Errorf("qemu: accelerator %q, expected auto, kvm or tcg", accel)
 	}
