@@ -50,6 +50,9 @@ const (
 	format       = 1
 	// maxMeta bounds the manifest and the report, which are read into memory.
 	maxMeta = 64 << 20
+	// maxFile bounds one output: no step of a chain makes more, and a
+	// forged size must not fill the disk before its hash is known.
+	maxFile = 4 << 30
 )
 
 // Manifest says what an archive holds.
@@ -330,6 +333,9 @@ func Import(ctx context.Context, r io.Reader, c *chain.Chain, cacheDir string) (
 			}
 			if _, dup := sg.files[p]; dup {
 				return nil, refused(name, "listed twice")
+			}
+			if hdr.Size > maxFile {
+				return nil, refused(name, "%d bytes, more than the %d bytes an output may have", hdr.Size, int64(maxFile))
 			}
 			dst := filepath.Join(tmp, stepName, filepath.FromSlash(p))
 			h, n, err := stage(tr, dst, hdr.Mode)

@@ -200,6 +200,12 @@ func TestImportRefuses(t *testing.T) {
 			return es
 		}), "archive refused: entry " + hello + ": a symbolic link (to \"/etc/passwd\")"},
 		{"truncated", good[:len(good)/2], "archive refused: "},
+		{"a forged size", func() []byte {
+			var b bytes.Buffer
+			tw := tar.NewWriter(&b)
+			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: hello, Size: 1 << 40, Mode: 0o644})
+			return b.Bytes()
+		}(), "archive refused: entry " + hello + ": 1099511627776 bytes, more than"},
 		{"another chain", edit(func(es []entry) []entry {
 			i := find(es, manifestName)
 			es[i].data = bytes.Replace(es[i].data, []byte(c.Digest()), []byte(strings.Repeat("0", 64)), 1)
