@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/bootchain/bootchain/verify"
 )
 
 // The chains built into bootchain: chain/<name>/ holds the definition, its
@@ -43,7 +45,9 @@ func Load(arg string) (*Chain, error) {
 		if !fi.IsDir() {
 			return nil, fmt.Errorf("chain %s: expected a directory holding a chain file, found a file", arg)
 		}
-		return parse("", filepath.ToSlash(dir), os.DirFS(dir))
+		// verify.DirFS, not os.DirFS: a named pipe in the directory must
+		// be refused, not read (which blocks until someone writes to it).
+		return parse("", filepath.ToSlash(dir), verify.DirFS(dir))
 	}
 	for _, n := range Embedded() {
 		if n == arg {

@@ -3,6 +3,7 @@ package chain
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bootchain/bootchain/hex0"
+	"github.com/bootchain/bootchain/verify"
 )
 
 // Parse reads and validates the chain definition file `chain` and its hash
@@ -27,6 +29,10 @@ func Parse(name string, fsys fs.FS) (*Chain, error) {
 func parse(name, dir string, fsys fs.FS) (*Chain, error) {
 	file := dir + "/chain"
 	b, err := fs.ReadFile(fsys, "chain")
+	var nr *verify.NotRegularError
+	if errors.As(err, &nr) {
+		return nil, fmt.Errorf("%s: expected a chain definition in a regular file, found %s", file, verify.KindOf(nr.Mode))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -589,6 +595,10 @@ func (p *parser) hashList(name string) (map[string]string, error) {
 		return nil, err
 	}
 	b, err := fs.ReadFile(p.fsys, path.Clean(name))
+	var nr *verify.NotRegularError
+	if errors.As(err, &nr) {
+		return nil, p.errorf("expected hash list %s/%s to be a regular file, found %s", p.dir, name, verify.KindOf(nr.Mode))
+	}
 	if err != nil {
 		return nil, p.errorf("expected hash list %s/%s, found none (%v)", p.dir, name, errText(err))
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -159,7 +158,7 @@ func union(a, b []string) []string {
 // holds the outputs of the programs without a twin too). It returns the
 // derived SHA-256 of each file, by root-relative path.
 func derive(st chain.Step, arch string, root string) (map[string]derivation, error) {
-	read := func(p string) ([]byte, error) { return os.ReadFile(hostPath(root, p)) }
+	read := func(p string) ([]byte, error) { return verify.ReadRegular(hostPath(root, p), 0) }
 	cmds, err := stepCommands(st, read)
 	if err != nil {
 		return nil, err

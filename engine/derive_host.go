@@ -339,7 +339,7 @@ func (h *hostFiles) readSource(p string) ([]byte, error) {
 	if !ok {
 		return nil, &unavailableError{p, "not a pinned source file"}
 	}
-	b, err := os.ReadFile(hp)
+	b, err := verify.ReadRegular(hp, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -381,7 +381,7 @@ func (h *hostFiles) read(p string) ([]byte, []string, error) {
 		}
 		return nil, nil, &unavailableError{p, ""}
 	}
-	b, err := os.ReadFile(filepath.Join(h.work, filepath.FromSlash(p)))
+	b, err := verify.ReadRegular(filepath.Join(h.work, filepath.FromSlash(p)), 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, &unavailableError{p, "which is missing from the run's tree " + h.work}
 	}

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/bootchain/bootchain/verify"
 )
 
 // maxSeedSize bounds a seed read from --seeds: stage0 seeds are a few
@@ -83,7 +85,7 @@ func otherSeeds(ours []seedFile, dir string) ([]seedFile, error) {
 // readSeed reads one seed file: a non-empty regular file of at most
 // maxSeedSize bytes.
 func readSeed(p string) ([]byte, error) {
-	f, err := os.Open(p)
+	f, err := verify.OpenRegular(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("expected %s, found no such file", p)
 	}

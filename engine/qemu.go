@@ -245,7 +245,7 @@ func (r *run) planGuest(ctx context.Context) (*guestPlan, error) {
 			return nil, fmt.Errorf("chain %s: file %s is where the qemu backend keeps its own files; rename it to run the chain under qemu", c.Name, q)
 		}
 		hp := hostPath(r.tree, q)
-		b, err := os.ReadFile(hp)
+		b, err := verify.ReadRegular(hp, 0)
 		if err != nil {
 			return nil, fmt.Errorf("guest root: %w", err)
 		}

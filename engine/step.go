@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -160,7 +159,7 @@ func (r *run) afterStep(ctx context.Context, i int, se *StepError, logs string) 
 // readTail returns the last n lines of the file at p (none if it cannot
 // be read).
 func readTail(p string, n int) []string {
-	f, err := os.Open(p)
+	f, err := verify.OpenRegular(p)
 	if err != nil {
 		return nil
 	}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bootchain/bootchain/verify"
 )
 
 // hostPath returns where the slash-separated path p of a root lives on the host.
@@ -39,7 +41,7 @@ func writeBytes(root, p string, b []byte, mode fs.FileMode) error {
 // they are copied, and returns their SHA-256. Its mode is 0755 if src has
 // any execute bit, else 0644.
 func copyHashed(src, root, p string) (string, error) {
-	in, err := os.Open(src)
+	in, err := verify.OpenRegular(src)
 	if err != nil {
 		return "", err
 	}

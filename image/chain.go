@@ -14,6 +14,7 @@ import (
 	"github.com/bootchain/bootchain/initramfs"
 	"github.com/bootchain/bootchain/qemu"
 	"github.com/bootchain/bootchain/source"
+	"github.com/bootchain/bootchain/verify"
 )
 
 // ChainConfig says which chain an image runs, how far, and where its
@@ -178,7 +179,7 @@ func sourceFiles(ctx context.Context, c *chain.Chain, name, supplied, cacheDir s
 	}
 	var e []initramfs.Entry
 	for _, p := range chain.SortedPaths(src.Files) {
-		b, err := os.ReadFile(t.Path(p))
+		b, err := verify.ReadRegular(t.Path(p), 0)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %s: %w", name, p, err)
 		}

@@ -25,6 +25,8 @@ import (
 	"strings"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/bootchain/bootchain/verify"
 )
 
 // MaxFileSize is the largest file a newc archive can hold: its size field is
@@ -89,7 +91,7 @@ func (f File) record() (cpio.Record, func() error, error) {
 	if f.Data != nil {
 		return cpio.Record{}, nil, fmt.Errorf("both Data and HostPath %s set, expected one", f.HostPath)
 	}
-	h, err := os.Open(f.HostPath)
+	h, err := verify.OpenRegular(f.HostPath)
 	if err != nil {
 		return cpio.Record{}, nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"github.com/bootchain/bootchain/verify"
 )
 
 // Under TCG a distribution kernel spends seconds decompressing itself before
@@ -30,7 +32,7 @@ var errNoPVH = errors.New("kernel cannot be booted through PVH")
 // PVH entry note) is an error wrapping errNoPVH; the caller then boots the
 // bzImage as it is.
 func pvhKernel(kernel, cacheDir string) (string, error) {
-	img, err := os.ReadFile(kernel)
+	img, err := verify.ReadRegular(kernel, 0)
 	if err != nil {
 		return "", err
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -77,7 +76,7 @@ func unpack(ctx context.Context, src chain.Source, name, dir string) error {
 // the pinned paths that want it, and returns what is still wanted: the
 // targets of wanted entries that are links.
 func unpackPass(ctx context.Context, src chain.Source, name, dir string, want map[string][]string, got map[string]string) (map[string][]string, error) {
-	f, err := os.Open(name)
+	f, err := verify.OpenRegular(name)
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", src.Name, err)
 	}
@@ -236,7 +235,7 @@ func decompress(f io.Reader) (io.Reader, error) {
 // placeArchive copies the archive at name whole to src.Place under dir,
 // for a source a step unpacks, and checks it against the archive pin.
 func placeArchive(src chain.Source, name, dir string) error {
-	f, err := os.Open(name)
+	f, err := verify.OpenRegular(name)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", src.Name, err)
 	}

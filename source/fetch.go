@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/verify"
@@ -34,8 +35,9 @@ var HTTPClient = &http.Client{}
 //
 // Progress goes to progress (which may be nil): a live line when it is a
 // terminal, plain lines otherwise. A local source has nothing to fetch:
-// Fetch returns "" and no error. Cancelling ctx stops the download and keeps
-// the .part for the next Fetch.
+// Fetch returns "" and no error. Cancelling ctx stops the download and
+// removes the .part: an interrupted command leaves nothing behind (a
+// download cut by the network is kept and resumed).
 func Fetch(ctx context.Context, src chain.Source, cacheDir string, progress io.Writer) (string, error) {
 	if src.Local != nil {
 		return "", nil
@@ -78,7 +80,9 @@ func Fetch(ctx context.Context, src chain.Source, cacheDir string, progress io.W
 			sum, err := download(ctx, src, u, part, progress)
 			if err != nil {
 				if ctx.Err() != nil {
-					return "", fmt.Errorf("source %s: fetch %s: %w (the partial download is kept in %s)", src.Name, u, ctx.Err(), part)
+					// Interrupted: leave nothing behind.
+					os.Remove(part)
+					return "", fmt.Errorf("source %s: fetch %s: %w", src.Name, u, ctx.Err())
 				}
 				errs = append(errs, fmt.Errorf("%s: %w", u, err))
 				break
@@ -135,11 +139,16 @@ func download(ctx context.Context, src chain.Source, rawURL, part string, progre
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return "", fmt.Errorf("unsupported URL scheme %q (want http or https)", u.Scheme)
 	}
-	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", err
+	} else if !fi.Mode().IsRegular() {
+		return "", &verify.NotRegularError{Path: part, Mode: fi.Mode()}
+	}
 	h := sha256.New()
 	have, err := io.Copy(h, f) // hash what an earlier download left
 	if err != nil {
@@ -267,7 +276,7 @@ func Import(src chain.Source, fromDir, cacheDir string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 		return "", fmt.Errorf("source %s: %w", src.Name, err)
 	}
-	in, err := os.Open(from)
+	in, err := verify.OpenRegular(from)
 	if err != nil {
 		return "", fmt.Errorf("source %s: %w", src.Name, err)
 	}

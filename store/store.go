@@ -47,6 +47,9 @@ type Entry struct {
 	Key   string
 	Files map[string]string      // path (slash, relative to the step root) -> sha256
 	Modes map[string]fs.FileMode // path -> permission bits: 0755 for executables, else 0644
+	// Sizes holds each file's size in bytes: Materialize copies no more
+	// than that from a blob.
+	Sizes map[string]int64
 }
 
 // entryFile is an entry's JSON form: files sorted by path.
@@ -64,6 +67,10 @@ type entryItem struct {
 }
 
 const entryFormat = 1
+
+// maxEntrySize bounds an entry file: a step with a few thousand outputs
+// takes a few hundred KiB.
+const maxEntrySize = 64 << 20
 
 const tmpPrefix = ".tmp-"
 
@@ -163,7 +170,7 @@ func (s *Store) Get(key string) (e Entry, found bool, err error) {
 		return Entry{}, false, err
 	}
 	name := s.entryPath(key)
-	b, err := os.ReadFile(name)
+	b, err := verify.ReadRegular(name, maxEntrySize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Entry{}, false, nil
 	}
@@ -190,7 +197,7 @@ func decodeEntry(key string, b []byte) (Entry, error) {
 	if ef.Key != key {
 		return Entry{}, fmt.Errorf("key %q, expected %q", ef.Key, key)
 	}
-	e := Entry{Key: key, Files: map[string]string{}, Modes: map[string]fs.FileMode{}}
+	e := Entry{Key: key, Files: map[string]string{}, Modes: map[string]fs.FileMode{}, Sizes: map[string]int64{}}
 	for _, it := range ef.Files {
 		if c, err := verify.CleanPath(it.Path); err != nil || c != it.Path {
 			return Entry{}, fmt.Errorf("path %q is not a clean relative path", it.Path)
@@ -205,8 +212,12 @@ func decodeEntry(key string, b []byte) (Entry, error) {
 		if _, dup := e.Files[it.Path]; dup {
 			return Entry{}, fmt.Errorf("%s is listed twice", it.Path)
 		}
+		if it.Size < 0 {
+			return Entry{}, fmt.Errorf("%s: size %d, expected a size in bytes", it.Path, it.Size)
+		}
 		e.Files[it.Path] = it.SHA256
 		e.Modes[it.Path] = fs.FileMode(m)
+		e.Sizes[it.Path] = it.Size
 	}
 	return e, nil
 }
@@ -275,11 +286,14 @@ func (s *Store) putFile(r *os.Root, root, p, want string) (entryItem, error) {
 		item.Mode = "0755"
 	}
 	blob := s.blobPath(want)
-	if got, err := verify.File(blob); err == nil && got == want {
-		return item, nil
+	// A blob of another size is damaged: rewrite it without hashing it.
+	if bi, err := os.Lstat(blob); err == nil && bi.Mode().IsRegular() && bi.Size() == fi.Size() {
+		if got, err := verify.File(blob); err == nil && got == want {
+			return item, nil
+		}
 	}
 	// Missing or damaged: (re)write it from the step's file.
-	in, err := r.Open(p)
+	in, err := verify.OpenRegularIn(r, p)
 	if err != nil {
 		return entryItem{}, fmt.Errorf("store: put %s: %w", p, err)
 	}
@@ -349,14 +363,21 @@ func (s *Store) MaterializeContext(ctx context.Context, e Entry, root string) er
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := s.place(r, p, e.Files[p], e.Modes[p]); err != nil {
+		size, ok := e.Sizes[p]
+		if !ok {
+			size = -1
+		}
+		if err := s.place(r, p, e.Files[p], e.Modes[p], size); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) place(r *os.Root, p, sum string, mode fs.FileMode) error {
+// place copies the blob of sum to p in r, hashing it on the way; size,
+// unless negative, is the entry's size of the file: a blob of another size
+// is refused before it is read, and no more than size bytes are copied.
+func (s *Store) place(r *os.Root, p, sum string, mode fs.FileMode, size int64) error {
 	if c, err := verify.CleanPath(p); err != nil || c != p {
 		return fmt.Errorf("store: materialize: path %q is not a clean relative path", p)
 	}
@@ -367,15 +388,35 @@ func (s *Store) place(r *os.Root, p, sum string, mode fs.FileMode) error {
 		mode = 0o644
 	}
 	blob := s.blobPath(sum)
-	in, err := os.Open(blob)
+	in, err := verify.OpenRegular(blob)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &verify.MismatchError{Path: p, Expected: sum,
 			Meaning: fmt.Sprintf("the cached blob %s is missing; the cache was damaged: run with --no-cache or remove %s", blob, s.dir)}
+	}
+	var nr *verify.NotRegularError
+	if errors.As(err, &nr) {
+		return &verify.MismatchError{Path: p, Expected: sum, Problem: "cached as " + verify.KindOf(nr.Mode) + ", not a regular file",
+			Meaning: fmt.Sprintf("the cached blob %s was replaced; delete it, or run with --no-cache", blob)}
 	}
 	if err != nil {
 		return fmt.Errorf("store: materialize %s: %w", p, err)
 	}
 	defer in.Close()
+	var src io.Reader = in
+	if size >= 0 {
+		fi, err := in.Stat()
+		if err != nil {
+			return fmt.Errorf("store: materialize %s: %w", p, err)
+		}
+		if fi.Size() != size {
+			return &verify.MismatchError{Path: p, Expected: sum,
+				Problem: fmt.Sprintf("the cached blob holds %d bytes, the entry says %d", fi.Size(), size),
+				Meaning: fmt.Sprintf("the cached blob %s was changed after it was stored; delete it, or run with --no-cache", blob)}
+		}
+		// A blob that grows while it is copied stops at its size (and
+		// then fails its hash).
+		src = io.LimitReader(in, size)
+	}
 	if dir := path.Dir(p); dir != "." {
 		if err := r.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("store: materialize %s: %w", p, err)
@@ -387,7 +428,7 @@ func (s *Store) place(r *os.Root, p, sum string, mode fs.FileMode) error {
 		return fmt.Errorf("store: materialize %s: %w", p, err)
 	}
 	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(out, h), in)
+	_, err = io.Copy(io.MultiWriter(out, h), src)
 	if err == nil {
 		err = out.Chmod(mode)
 	}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bootchain/bootchain/verify"
 )
@@ -289,7 +290,12 @@ func TestMaterializeDetectsDamage(t *testing.T) {
 			os.Chmod(blob, 0o644)
 			os.WriteFile(blob, b, 0o444)
 		}, victim + ": sha256 is " + sum("\x7fEMF M2") + ", expected " + sum("\x7fELF M2") + "; the cached blob BLOB was changed after it was stored; delete it, or run with --no-cache"},
-		{"truncated", func(blob string) { os.Truncate(blob, 1) }, victim + ": sha256 is " + sum("\x7f") + ", expected"},
+		{"truncated", func(blob string) { os.Truncate(blob, 1) }, victim + ": the cached blob holds 1 bytes, the entry says 7, expected sha256 " + sum("\x7fELF M2") + "; the cached blob BLOB was changed"},
+		// A blob grown to 8 GiB (sparse: cheap to make) is refused by its
+		// size, before a byte of it is copied.
+		{"grown to 8 GiB", func(blob string) { os.Truncate(blob, 8<<30) }, victim + ": the cached blob holds 8589934592 bytes, the entry says 7"},
+		// A named pipe would block the copy forever.
+		{"replaced by a FIFO", func(blob string) { os.Remove(blob); syscall.Mkfifo(blob, 0o644) }, victim + ": cached as a named pipe (FIFO), not a regular file, expected sha256 " + sum("\x7fELF M2") + "; the cached blob BLOB was replaced"},
 		{"missing", func(blob string) { os.Remove(blob) }, victim + ": missing, expected sha256 " + sum("\x7fELF M2") + "; the cached blob BLOB is missing"},
 	}
 	for _, tt := range tests {
@@ -303,7 +309,8 @@ func TestMaterializeDetectsDamage(t *testing.T) {
 			tt.damage(blob)
 			e, _, _ := s.Get(key)
 			dest := t.TempDir()
-			err := s.Materialize(e, dest)
+			var err error
+			noHang(t, "Materialize", func() { err = s.Materialize(e, dest) })
 			var me *verify.MismatchError
 			if !errors.As(err, &me) || !errors.Is(err, verify.ErrMismatch) {
 				t.Fatalf("Materialize = %v, want a *verify.MismatchError", err)
@@ -467,5 +474,40 @@ func TestMaterializeEmptyAndModeDefault(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(dest, "a")); fi.Mode().Perm() != 0o644 {
 		t.Errorf("mode %v, want 0644", fi.Mode())
+	}
+}
+
+// noHang runs f and fails the test if f has not returned after a minute:
+// it blocked on a named pipe (a hang, not a slow call).
+func noHang(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s blocked", what)
+	}
+}
+
+// TestGetNonRegularEntry checks that an entry replaced by a named pipe is
+// refused as damaged, not read (which would block).
+func TestGetNonRegularEntry(t *testing.T) {
+	s := openStore(t)
+	if err := syscall.Mkfifo(s.entryPath(key), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	noHang(t, "Get", func() { _, _, err = s.Get(key) })
+	if err == nil || !strings.Contains(err.Error(), "expected a regular file, found a named pipe (FIFO)") {
+		t.Errorf("Get of a FIFO entry = %v", err)
+	}
+	// Put replaces it with a sound entry.
+	root, pins := makeRoot(t, outputs)
+	if err := s.Put(key, root, pins); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := s.Get(key); !found || err != nil {
+		t.Errorf("Get after Put = %v, %v", found, err)
 	}
 }

@@ -123,9 +123,11 @@ const (
 	ProblemNotPinned = "not pinned"
 )
 
-// File returns the hex SHA-256 of the file at path, reading it as a stream.
+// File returns the hex SHA-256 of the file at path, reading it as a
+// stream. A path that is not a regular file is refused without blocking
+// (see OpenRegular).
 func File(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path)
 	if err != nil {
 		return "", err
 	}
@@ -166,7 +168,10 @@ func Tree(root string) (map[string]string, error) {
 		if !d.Type().IsRegular() && !link {
 			return nil
 		}
-		f, err := r.Open(p)
+		f, err := OpenRegularIn(r, p)
+		if errors.Is(err, ErrNotRegular) {
+			return nil // a link to a directory or special file, or replaced since the walk saw it
+		}
 		if err != nil {
 			if link {
 				return nil // dangling, or leads out of root
@@ -174,11 +179,6 @@ func Tree(root string) (map[string]string, error) {
 			return err
 		}
 		defer f.Close()
-		if link {
-			if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-				return nil
-			}
-		}
 		sum, err := hashReader(f)
 		if err != nil {
 			return fmt.Errorf("hash %s: %w", p, err)
@@ -241,7 +241,12 @@ func check(r *os.Root, p, want string) (Result, error) {
 		res.Problem = problemNotRegular
 		return res, nil
 	}
-	f, err := r.Open(clean)
+	f, err := OpenRegularIn(r, clean)
+	if errors.Is(err, ErrNotRegular) {
+		// Replaced since the Stat above.
+		res.Problem = problemNotRegular
+		return res, nil
+	}
 	if err != nil {
 		return res, err
 	}

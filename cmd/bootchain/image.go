@@ -15,6 +15,7 @@ import (
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/image"
 	"github.com/bootchain/bootchain/qemu"
+	"github.com/bootchain/bootchain/verify"
 )
 
 // stdin is where the --write confirmation is read from.
@@ -95,11 +96,11 @@ func buildImage(ctx context.Context, stdout io.Writer, name, until string, unver
 	if err != nil {
 		return err
 	}
-	kernel, err := os.ReadFile(kernelPath)
+	kernel, err := verify.ReadRegular(kernelPath, 0)
 	if err != nil {
 		return fmt.Errorf("kernel: %w", err)
 	}
-	stub, err := os.ReadFile(stubPath)
+	stub, err := verify.ReadRegular(stubPath, 0)
 	if err != nil {
 		return fmt.Errorf("stub: %w", err)
 	}

@@ -20,7 +20,8 @@
 //	bootchain import [--chain x86] FILE
 //
 // Exit status: 0 when everything verified, 1 when a step or a check failed,
-// 2 for a usage error. Errors are one line starting with "bootchain: ".
+// 2 for a usage error, 130 when interrupted (SIGINT or SIGTERM). Errors are
+// one line starting with "bootchain: ".
 package main
 
 import (
@@ -32,7 +33,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // commands are bootchain's commands, in the order usage lists them.
@@ -98,11 +101,55 @@ func main() {
 	os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// errInterrupted is the cause of the context's cancellation when a signal
+// arrived.
+var errInterrupted = errors.New("interrupted")
+
+// exitInterrupted is the exit status after SIGINT or SIGTERM (128+SIGINT,
+// as shells report it).
+const exitInterrupted = 130
+
+// interruptGrace is how long a command may take, after the first SIGINT or
+// SIGTERM cancelled it, to stop and remove what it was writing before the
+// process exits anyway. A second signal exits at once.
+const interruptGrace = 10 * time.Second
+
 // Main runs bootchain with args and returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	var once sync.Once
+	interrupted := func() {
+		once.Do(func() { fmt.Fprintln(stderr, "bootchain: interrupted") })
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-sigs:
+			cancel(errInterrupted)
+		case <-done:
+			return
+		}
+		select {
+		case <-sigs:
+		case <-time.After(interruptGrace):
+		case <-done:
+			return
+		}
+		interrupted()
+		os.Exit(exitInterrupted)
+	}()
 	err := dispatch(ctx, args, stdout, stderr)
+	if context.Cause(ctx) == errInterrupted {
+		// Whatever the command returned, it was cut short: say so in one
+		// line, not as "context canceled".
+		interrupted()
+		return exitInterrupted
+	}
 	if err == nil {
 		return 0
 	}

@@ -15,6 +15,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// The signal tests run bootchain as a child process of their own.
+	if os.Getenv("BOOTCHAIN_TEST_MAIN") == "1" {
+		os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	testscript.Main(m, map[string]func(){
 		"bootchain": func() { os.Exit(Main(os.Args[1:], os.Stdout, os.Stderr)) },
 	})

@@ -81,6 +81,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 	}
+	if runErr != nil && ctx.Err() != nil {
+		return runErr // interrupted: Main says so in one line
+	}
 	if runErr != nil {
 		var missing *source.MissingError
 		if errors.As(runErr, &missing) && *name != "x86" {

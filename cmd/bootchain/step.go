@@ -79,6 +79,9 @@ func cmdStep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			}
 		}
 	}
+	if runErr != nil && ctx.Err() != nil {
+		return runErr // interrupted: Main says so in one line
+	}
 	if runErr != nil {
 		printError(stderr, runErr)
 		return failure{runErr}
