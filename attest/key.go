@@ -7,10 +7,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/bootchain/bootchain/verify"
 )
 
 // ErrPassphrase is wrapped by LoadKey's error for a passphrase-protected
@@ -65,7 +66,7 @@ func ParseKey(pemBytes []byte, passphrase func() ([]byte, error)) (*Key, error) 
 // LoadKey reads the private key at path (see ParseKey). Errors name the
 // file.
 func LoadKey(path string, passphrase func() ([]byte, error)) (*Key, error) {
-	b, err := os.ReadFile(path)
+	b, err := verify.ReadRegular(path, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", path, err)
 	}

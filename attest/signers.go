@@ -5,12 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/bootchain/bootchain/verify"
 )
 
 // Namespace is the signing namespace of bootchain attestations: an
@@ -47,7 +48,7 @@ type AllowedSigners struct {
 
 // LoadAllowedSigners reads and parses an allowed-signers file.
 func LoadAllowedSigners(file string) (*AllowedSigners, error) {
-	b, err := os.ReadFile(file)
+	b, err := verify.ReadRegular(file, 16<<20)
 	if err != nil {
 		return nil, fmt.Errorf("allowed signers: %w", err)
 	}

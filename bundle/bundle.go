@@ -189,7 +189,7 @@ func Export(ctx context.Context, w io.Writer, c *chain.Chain, until, cacheDir st
 			return nil, fmt.Errorf("export: step %s: %w", st.Name, err)
 		}
 		for _, p := range chain.SortedPaths(entries[i].Files) {
-			f, err := os.Open(filepath.Join(dir, filepath.FromSlash(p)))
+			f, err := verify.OpenRegular(filepath.Join(dir, filepath.FromSlash(p)))
 			if err != nil {
 				return nil, fmt.Errorf("export: step %s: %w", st.Name, err)
 			}

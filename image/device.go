@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bootchain/bootchain/verify"
 )
 
 // Device is a whole disk that CheckWritable found safe to overwrite, with
@@ -353,7 +355,7 @@ func WriteDevice(ctx context.Context, img, dev string, progress func(done, total
 	if _, err := CheckWritable(dev); err != nil {
 		return err
 	}
-	src, err := os.Open(img)
+	src, err := verify.OpenRegular(img)
 	if err != nil {
 		return fmt.Errorf("image: %w", err)
 	}

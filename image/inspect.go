@@ -14,6 +14,8 @@ import (
 
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/bootchain/bootchain/verify"
 )
 
 // Blob is one piece of an image: its length and SHA-256 (lowercase hex).
@@ -68,7 +70,7 @@ func Inspect(name string) (m *Manifest, err error) {
 
 func inspect(name string) (*Manifest, error) {
 	m := &Manifest{}
-	f, err := os.Open(name)
+	f, err := verify.OpenRegularOrBlock(name)
 	if err != nil {
 		return nil, err
 	}

@@ -61,16 +61,22 @@ func KindOf(m fs.FileMode) string {
 // can slip another kind of file in. A file that is not regular is a
 // *NotRegularError. Symbolic links are followed.
 func OpenRegular(name string) (*os.File, error) {
-	return openChecked(name, false)
+	return openChecked(name, false, false)
 }
 
 // OpenRegularOrDir is OpenRegular that also accepts a directory (for an
 // fs.FS that reads a directory tree).
 func OpenRegularOrDir(name string) (*os.File, error) {
-	return openChecked(name, true)
+	return openChecked(name, true, false)
 }
 
-func openChecked(name string, dirOK bool) (*os.File, error) {
+// OpenRegularOrBlock is OpenRegular that also accepts a block device (a
+// disk image may be read from the stick it was written to).
+func OpenRegularOrBlock(name string) (*os.File, error) {
+	return openChecked(name, false, true)
+}
+
+func openChecked(name string, dirOK, blockOK bool) (*os.File, error) {
 	var fd int
 	var err error
 	for {
@@ -82,7 +88,7 @@ func openChecked(name string, dirOK bool) (*os.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	f, err := checkFD(fd, name, dirOK)
+	f, err := checkFD(fd, name, dirOK, blockOK)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +97,7 @@ func openChecked(name string, dirOK bool) (*os.File, error) {
 
 // checkFD returns fd as a file if it is a regular file (or a directory when
 // dirOK), in blocking mode; otherwise it closes fd.
-func checkFD(fd int, name string, dirOK bool) (*os.File, error) {
+func checkFD(fd int, name string, dirOK, blockOK bool) (*os.File, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
@@ -99,6 +105,11 @@ func checkFD(fd int, name string, dirOK bool) (*os.File, error) {
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
+	case unix.S_IFBLK:
+		if !blockOK {
+			unix.Close(fd)
+			return nil, &NotRegularError{Path: name, Mode: fs.ModeDevice}
+		}
 	case unix.S_IFDIR:
 		if !dirOK {
 			unix.Close(fd)

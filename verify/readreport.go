@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 )
 
 // ReadReport reads a report written by WriteReport. Unknown fields are
@@ -12,7 +11,7 @@ import (
 // that writes fields this one does not know) says so instead of reading
 // as an empty run.
 func ReadReport(path string) (*Report, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadRegular(path, 0)
 	if err != nil {
 		return nil, fmt.Errorf("report %s: %w", path, err)
 	}

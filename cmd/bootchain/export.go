@@ -13,6 +13,7 @@ import (
 	"github.com/bootchain/bootchain/bundle"
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/source"
+	"github.com/bootchain/bootchain/verify"
 )
 
 // cmdExport writes the verified outputs of a chain's steps up to one step,
@@ -96,7 +97,7 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(pos[0])
+	f, err := verify.OpenRegular(pos[0])
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}

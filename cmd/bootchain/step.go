@@ -422,7 +422,7 @@ func (s *stepper) showFile(ctx context.Context, root, p string) error {
 
 // showPath prints the host file p (a step's log) as show does.
 func (s *stepper) showPath(ctx context.Context, p string) error {
-	f, err := os.Open(p)
+	f, err := verify.OpenRegular(p)
 	if err != nil {
 		return err
 	}
