@@ -35,7 +35,7 @@ func sampleReport() *verify.Report {
 		return verify.Result{Path: path, SHA256: sum(content), Expected: sum(content), OK: true}
 	}
 	return &verify.Report{
-		OK: true, Chain: "x86", Backend: "qemu", Digest: sum("digest"),
+		OK: true, Chain: "x86", Backend: "qemu", Digest: sum("digest"), Accel: "tcg", KernelSHA256: sum("vmlinuz"),
 		Bootchain: verify.Tool{Version: "v0.3.0", Commit: "0123456789abcdef0123456789abcdef01234567"},
 		Until:     "later", UntilFrom: verify.UntilFlag,
 		Seeds: map[string]string{"kaem-optional-seed": sum("kaem"), "hex0-seed": sum("hex0")},
@@ -59,7 +59,6 @@ func sampleRun(t *testing.T) Run {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.Accel, r.KernelSHA256 = "tcg", sum("vmlinuz")
 	return r
 }
 
@@ -182,6 +181,65 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if len(a.Signers) != 1 || a.Signers[0].Name() != "alice@example.org" {
 		t.Errorf("signers %+v, want alice", a.Signers)
+	}
+}
+
+// TestFromReport: what a report says is what the statement says, for
+// runs of several shapes.
+func TestFromReport(t *testing.T) {
+	tests := []struct {
+		name     string
+		edit     func(*verify.Report)
+		subjects int
+		check    func(t *testing.T, r Run)
+	}{
+		{"sample", func(*verify.Report) {}, 3, nil},
+		{"sandbox, no accel or kernel", func(r *verify.Report) { r.Backend, r.Accel, r.KernelSHA256 = "sandbox", "", "" }, 3, func(t *testing.T, r Run) {
+			if r.Accel != "" || r.KernelSHA256 != "" {
+				t.Errorf("accel %q kernel %q, want none", r.Accel, r.KernelSHA256)
+			}
+		}},
+		{"--from mini: seed placed, not claimed", func(r *verify.Report) {
+			r.From, r.StartTree = "mini", sum("tree")
+			r.Steps[0].Status = verify.StatusPlaced
+		}, 1, func(t *testing.T, r Run) {
+			if r.From != "mini" || r.StartTree != sum("tree") || r.Steps[0].Status != verify.StatusPlaced || len(r.Steps[0].Outputs) != 0 {
+				t.Errorf("from %q tree %q, first step %+v; want mini, the tree, seed placed without outputs", r.From, r.StartTree, r.Steps[0])
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rep := sampleReport()
+			tc.edit(rep)
+			r, err := FromReport(rep)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := Statement(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Subject) != tc.subjects {
+				t.Errorf("%d subjects, want %d", len(st.Subject), tc.subjects)
+			}
+			b, _ := MarshalStatement(st)
+			st2, prov, err := ParseStatement(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := FromStatement(st2, prov)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Started, r.Ended = r.Started.UTC(), r.Ended.UTC()
+			if !reflect.DeepEqual(back, r) {
+				t.Errorf("read back\n%+v\nwant\n%+v", back, r)
+			}
+			if tc.check != nil {
+				tc.check(t, back)
+			}
+		})
 	}
 }
 

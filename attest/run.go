@@ -19,6 +19,10 @@ type Run struct {
 	Until       string // last step the run was asked to run; empty: the chain's end
 	UntilFrom   string // what asked for Until (verify.Until*)
 	From        string // first step the run ran (bootchain run --from); empty: the first
+	// StartTree is the SHA-256 of the tree a --from run started from (its
+	// file list, sha256sum form); the steps before From are
+	// verify.StatusPlaced, with no outputs: this run did not make them.
+	StartTree string
 	Backend     string // sandbox, qemu, ...
 	Accel       string // the QEMU accelerator (kvm, tcg); empty for other backends
 	// KernelSHA256 is the SHA-256 of the kernel image a QEMU guest booted.
@@ -66,7 +70,9 @@ func FromReport(rep *verify.Report) (Run, error) {
 	}
 	r := Run{
 		Chain: rep.Chain, ChainDigest: rep.Digest, Until: rep.Until, UntilFrom: rep.UntilFrom,
-		Backend: rep.Backend, Tool: rep.Bootchain, Seeds: map[string]string{}, Sources: rep.Sources,
+		From: rep.From, StartTree: rep.StartTree,
+		Backend: rep.Backend, Accel: rep.Accel, KernelSHA256: rep.KernelSHA256,
+		Tool: rep.Bootchain, Seeds: map[string]string{}, Sources: rep.Sources,
 	}
 	for k, v := range rep.Seeds {
 		r.Seeds[k] = v

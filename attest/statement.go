@@ -40,6 +40,7 @@ const (
 	kindOutput  = "output"
 	kindBackend = "backend"
 	kindKernel  = "kernel"
+	kindTree    = "start-tree"
 )
 
 // ErrStatement is wrapped by the errors of a payload that is not a
@@ -94,6 +95,13 @@ func Statement(r Run) (*intoto.Statement, error) {
 	sort.Strings(seeds)
 	for _, n := range seeds {
 		d, err := descriptor(n, map[string]string{"sha256": r.Seeds[n]}, map[string]any{"kind": kindSeed})
+		if err != nil {
+			return nil, err
+		}
+		deps = append(deps, d)
+	}
+	if r.StartTree != "" {
+		d, err := descriptor("start-tree", map[string]string{"sha256": r.StartTree}, map[string]any{"kind": kindTree})
 		if err != nil {
 			return nil, err
 		}
@@ -254,6 +262,8 @@ func FromStatement(st *intoto.Statement, prov *slsa.Provenance) (Run, error) {
 		switch ann["kind"] {
 		case kindSeed:
 			r.Seeds[d.GetName()] = d.GetDigest()["sha256"]
+		case kindTree:
+			r.StartTree = d.GetDigest()["sha256"]
 		case kindSource:
 			s := verify.SourceReport{Name: d.GetName(), ArchiveSHA256: d.GetDigest()["sha256"]}
 			s.Version, _ = ann["version"].(string)

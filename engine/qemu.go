@@ -378,7 +378,8 @@ func (r *run) runGuest(ctx context.Context, b *QEMUBackend, logs string) (*StepE
 	defer console.Close()
 	g := &guestRun{ctx: ctx, r: r, p: p, logs: logs, began: began, cur: -1, console: console, user: b.Console}
 	r.log.WithFields(logrus.Fields{"steps": r.last + 1, "files": len(p.guest.Files)}).Info("booting the guest")
-	_, runErr := qemu.RunSteps(ctx, p.guest, g.event, b.options(r.cache, r.log, g)...)
+	qopts := append(b.options(r.cache, r.log, g), qemu.WithOnStart(r.recordVM))
+	_, runErr := qemu.RunSteps(ctx, p.guest, g.event, qopts...)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.flushUser()
@@ -778,4 +779,16 @@ func (g *guestRun) checkEvent(e qemu.Event) error {
 		r.log.WithFields(logrus.Fields{"files": files, "bytes": size, "seconds": fmt.Sprintf("%.2f", e.Result.Duration.Seconds())}).Info("the guest checked its root against the pins (sha256check)")
 	}
 	return nil
+}
+
+// recordVM notes in the report what the guest runs with: the accelerator
+// and the kernel image's SHA-256 (an attestation names both).
+func (r *run) recordVM(vm *qemu.VM) {
+	r.report.Accel = string(vm.Accel())
+	h, err := verify.File(vm.Kernel())
+	if err != nil {
+		r.log.WithFields(logrus.Fields{"kernel": vm.Kernel(), "reason": err.Error()}).Warn("cannot hash the kernel image; the report will not name it")
+		return
+	}
+	r.report.KernelSHA256 = h
 }

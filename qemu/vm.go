@@ -40,6 +40,7 @@ type config struct {
 	unpack                        bool
 	kernelCache                   string
 	kvmCache                      string
+	onStart                       func(*VM)
 }
 
 // Option configures a VM.
@@ -98,6 +99,11 @@ func WithKVMProbeTimeout(d time.Duration) Option { return func(c *config) { c.kv
 // and zstd with the host's tools), boot as they are.
 func WithUnpackKernel(on bool) Option { return func(c *config) { c.unpack = on } }
 
+// WithOnStart sets a function called with the VM once QEMU has started,
+// before Start returns: for recording what the guest runs with (Accel,
+// Kernel) when the VM is started on the caller's behalf (RunSteps).
+func WithOnStart(f func(*VM)) Option { return func(c *config) { c.onStart = f } }
+
 // WithKernelCache sets the directory that keeps unpacked kernels, by the
 // bzImage's SHA-256 (default: a temporary directory removed when the VM
 // ends, so the kernel is unpacked on every boot).
@@ -127,10 +133,11 @@ func newConfig(opts []Option) *config {
 // VM is a running QEMU guest with a console on ttyS0 and a data channel on
 // ttyS1.
 type VM struct {
-	cfg   *config
-	cmd   *exec.Cmd
-	accel Accel
-	start time.Time
+	cfg    *config
+	cmd    *exec.Cmd
+	accel  Accel
+	kernel string
+	start  time.Time
 
 	data     *activityConn
 	activity atomic.Int64 // unix nanoseconds of the last serial output
@@ -259,6 +266,7 @@ func Start(ctx context.Context, opts ...Option) (*VM, error) {
 	vm := &VM{
 		cfg:         cfg,
 		accel:       accel,
+		kernel:      kernel,
 		consoleDone: make(chan struct{}),
 		exited:      make(chan struct{}),
 	}
@@ -304,6 +312,9 @@ func Start(ctx context.Context, opts ...Option) (*VM, error) {
 		close(vm.exited)
 	}()
 	go vm.supervise(ctx)
+	if cfg.onStart != nil {
+		cfg.onStart(vm)
+	}
 	return vm, nil
 }
 
@@ -445,6 +456,10 @@ func (vm *VM) Data() net.Conn { return vm.data }
 
 // Accel returns the accelerator the VM runs with.
 func (vm *VM) Accel() Accel { return vm.accel }
+
+// Kernel returns the kernel image the VM boots, as given or found (before
+// any unpacking for TCG).
+func (vm *VM) Kernel() string { return vm.kernel }
 
 // Started returns when QEMU was started.
 func (vm *VM) Started() time.Time { return vm.start }

@@ -32,6 +32,11 @@ type Report struct {
 	OK      bool   `json:"ok"`
 	Chain   string `json:"chain"`
 	Backend string `json:"backend"`
+	// Accel is the accelerator a QEMU guest ran with (kvm or tcg) and
+	// KernelSHA256 the SHA-256 of the kernel image it booted; both absent
+	// for other backends.
+	Accel        string `json:"accel,omitempty"`
+	KernelSHA256 string `json:"kernel_sha256,omitempty"`
 	// Bootchain is the program that ran the chain.
 	Bootchain Tool `json:"bootchain"`
 	// Until is the last step the run was asked to run and UntilFrom what

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	xterm "golang.org/x/term"
 
@@ -39,19 +41,19 @@ func cmdAttest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	return writeAttestation(ctx, stdout, rep, pos[0], k, *out)
+	return writeAttestation(ctx, stdout, rep, "report "+pos[0], k, *out)
 }
 
-// writeAttestation signs the report rep (read from, or written to, name)
-// with k into out and says what it signed.
-func writeAttestation(ctx context.Context, stdout io.Writer, rep *verify.Report, name string, k *attest.Key, out string) error {
+// writeAttestation signs the report rep (of what: "report FILE" or "this
+// run") with k into out and says what it signed.
+func writeAttestation(ctx context.Context, stdout io.Writer, rep *verify.Report, what string, k *attest.Key, out string) error {
 	r, err := attest.FromReport(rep)
 	if err != nil {
-		return fmt.Errorf("report %s: %w", name, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	env, err := attest.Sign(ctx, r, k)
 	if err != nil {
-		return fmt.Errorf("report %s: %w", name, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := attest.WriteEnvelope(out, env); err != nil {
 		return err
@@ -80,4 +82,40 @@ func loadKey(path string, stderr io.Writer) (*attest.Key, error) {
 		return nil, fmt.Errorf("%w and there is no terminal to ask for it: set %s or run from a terminal", err, passphraseEnv)
 	}
 	return k, err
+}
+
+// attestFlags are run's --attest FILE --key KEY.
+type attestFlags struct{ out, key *string }
+
+func addAttestFlags(fs *flag.FlagSet) *attestFlags {
+	return &attestFlags{
+		out: fs.String("attest", "", "after a run that verified every step, write a signed attestation of it (in-toto, DSSE) to this `FILE`"),
+		key: fs.String("key", "", "sign the attestation with this ed25519 private `KEY` (OpenSSH format)"),
+	}
+}
+
+// load checks --attest and --key before the run: both or neither, the key
+// readable (its passphrase asked for now), the file's directory writable.
+// It returns nil when no attestation was asked for.
+func (f *attestFlags) load(cmd string, stderr io.Writer) (*attest.Key, error) {
+	if (*f.out == "") != (*f.key == "") {
+		return nil, usagef("%s: --attest FILE and --key KEY go together", cmd)
+	}
+	if *f.out == "" {
+		return nil, nil
+	}
+	k, err := loadKey(*f.key, stderr)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(*f.out); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("attestation %s: is a directory, expected a file name", *f.out)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(*f.out), "."+filepath.Base(*f.out)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("attestation %s: cannot write there: %w", *f.out, err)
+	}
+	tmp.Close()
+	os.Remove(tmp.Name())
+	return k, nil
 }

@@ -20,7 +20,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--from STEP] [--until STEP] [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
+	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--from STEP] [--until STEP] [--work DIR] [--report FILE] [--attest FILE --key KEY] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
 	rf := addRunFlags(fs, runHelp{
 		backend: "the `BACKEND` where steps run: sandbox (Linux namespaces) or qemu (one guest boot whose only userland is the seeds)",
 		until:   "stop after this `STEP`",
@@ -28,6 +28,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		report:  "write the JSON report to this `FILE`",
 	})
 	jsonOut := fs.Bool("json", false, "print progress as JSON lines on stdout (logs as JSON on stderr)")
+	af := addAttestFlags(fs)
 	seedDir := fs.String("seeds", "", "run with another party's seeds: a `DIR` holding hex0-seed and kaem-optional-seed (e.g. stage0-posix's bootstrap-seeds/POSIX/x86)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -38,6 +39,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	name, work, reportPath := rf.chain, rf.work, rf.report
+	key, err := af.load("run", stderr) // an unusable key is refused before the first step
+	if err != nil {
+		return err
+	}
 	if *reportPath != "" {
 		// Refused now, not after the last step.
 		if err := verify.CheckReportPath(*reportPath); err != nil {
@@ -99,6 +104,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			se.WriteDetails(stderr)
 		}
 		return failure{runErr}
+	}
+	if key != nil {
+		msgs := stdout
+		if *jsonOut {
+			msgs = stderr
+		}
+		if err := writeAttestation(ctx, msgs, rep, "this run", key, *af.out); err != nil {
+			return err
+		}
 	}
 	if *jsonOut {
 		return nil
