@@ -160,6 +160,7 @@ type run struct {
 	// until is the name of the last step to run and untilFrom what chose
 	// it (verify.Until*), for the report.
 	until, untilFrom string
+	work             *workDir
 }
 
 // Run runs opts.Chain and returns its report, which is complete as far as
@@ -181,6 +182,14 @@ func Run(ctx context.Context, opts Options) (*verify.Report, error) {
 	}
 	if err := r.check(); err != nil {
 		return nil, err
+	}
+	if opts.WorkDir != "" {
+		w, err := openWorkDir(opts.WorkDir)
+		if err != nil {
+			return nil, err
+		}
+		defer w.close()
+		r.work = w
 	}
 	r.report = &verify.Report{Chain: c.Name, Backend: r.backend.Name(), Bootchain: verify.CurrentTool(),
 		Until: r.until, UntilFrom: r.untilFrom, Seeds: map[string]string{}, Digest: c.Digest(),
@@ -298,27 +307,6 @@ func (r *run) check() error {
 	return nil
 }
 
-// workMarker is the directory a run leaves in its work dir; it holds the
-// step logs and marks the directory as bootchain's to replace.
-const workMarker = ".bootchain"
-
-func checkWorkDir(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("--work %s: %w", dir, err)
-	}
-	if len(ents) == 0 {
-		return nil
-	}
-	if fi, err := os.Stat(filepath.Join(dir, workMarker)); err == nil && fi.IsDir() {
-		return nil
-	}
-	return fmt.Errorf("--work %s: expected an empty directory or one an earlier bootchain run left (with %s/), found other files; choose another directory", dir, workMarker)
-}
-
 func (r *run) run(ctx context.Context) error {
 	c := r.c
 	seeds, err := r.seedFiles()
@@ -417,28 +405,19 @@ func (r *run) run(ctx context.Context) error {
 		}
 	}
 
-	if r.opts.WorkDir != "" {
-		from := r.tree
-		if failed != nil && failed.WorkDir != "" {
-			from = failed.WorkDir
-		}
-		if err := r.leave(from, logs); err != nil {
-			if failed != nil {
-				return failed
+	if r.work != nil {
+		if err := r.leave(failed, logs); err != nil {
+			if failed == nil {
+				return err
 			}
-			return err
-		}
-		if failed != nil {
-			if failed.WorkDir != "" {
-				failed.WorkDir = r.opts.WorkDir
-			}
-			if failed.LogFile != "" {
-				failed.LogFile = filepath.Join(r.opts.WorkDir, workMarker, "logs", filepath.Base(failed.LogFile))
-			}
-			r.fixReport(failed)
+			r.log.WithError(err).Warn("the failed step's root stays in the scratch directory")
+			keepScratch = failed.WorkDir != ""
 		}
 	} else if failed != nil && failed.WorkDir != "" {
 		keepScratch = true // the failed step's root, for the user to inspect
+		if _, err := MakePlain(failed.WorkDir); err != nil {
+			r.log.WithError(err).Warn("kept root")
+		}
 	}
 	if failed != nil {
 		return failed
@@ -455,27 +434,43 @@ func (r *run) fixReport(se *StepError) {
 	}
 }
 
-// leave puts the tree from into the work dir, with the logs.
-func (r *run) leave(from, logs string) error {
-	dir := r.opts.WorkDir
-	if err := checkWorkDir(dir); err != nil {
-		return err
+// leave puts what the run made into the work dir: the new tree after
+// a run that went well; after a failed step its root, into the work dir
+// when that holds no verified tree, else beside that tree (in
+// .bootchain/failed/), which stays as it was.
+func (r *run) leave(failed *StepError, logs string) error {
+	if failed == nil {
+		return r.work.place(r.tree, logs, "")
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("--work %s: %w", dir, err)
+	from := r.tree
+	if failed.WorkDir != "" {
+		from = failed.WorkDir
 	}
-	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
-		return fmt.Errorf("--work %s: %w", dir, err)
+	logName := filepath.Base(failed.LogFile)
+	if r.work.verified() {
+		if failed.WorkDir == "" {
+			return nil // nothing to inspect, and the tree is worth keeping
+		}
+		root, logDir, err := r.work.keepFailed(from, logs)
+		if err != nil {
+			return err
+		}
+		failed.WorkDir = root
+		if failed.LogFile != "" {
+			failed.LogFile = filepath.Join(logDir, logName)
+		}
+	} else {
+		if err := r.work.place(from, logs, failed.Step); err != nil {
+			return err
+		}
+		if failed.WorkDir != "" {
+			failed.WorkDir = r.opts.WorkDir
+		}
+		if failed.LogFile != "" {
+			failed.LogFile = filepath.Join(r.opts.WorkDir, workMarker, "logs", logName)
+		}
 	}
-	if err := moveTree(from, dir); err != nil {
-		return fmt.Errorf("--work %s: %w", dir, err)
-	}
-	if err := os.MkdirAll(filepath.Join(dir, workMarker), 0o755); err != nil {
-		return fmt.Errorf("--work %s: %w", dir, err)
-	}
-	if err := moveTree(logs, filepath.Join(dir, workMarker, "logs")); err != nil {
-		return fmt.Errorf("--work %s: %w", dir, err)
-	}
+	r.fixReport(failed)
 	return nil
 }
 

@@ -544,7 +544,7 @@ func writeOut(root, p, host string, out io.Writer) error {
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(tmp, h), in)
 	if err == nil {
-		err = tmp.Chmod(fi.Mode().Perm())
+		err = tmp.Chmod(engine.PlainMode(fi.Mode()))
 	}
 	if err == nil {
 		err = tmp.Sync()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -612,5 +613,29 @@ func TestShowFilePages(t *testing.T) {
 		if !strings.Contains(out.String(), last) || strings.Contains(out.String(), next) || !strings.Contains(out.String(), "--more? (32 of 37 lines shown)") {
 			t.Errorf("input %q: want lines up to %d and a --more prompt, got:\n%s", tc.input, tc.lastLine, out.String())
 		}
+	}
+}
+
+// TestWriteOutPlain: a file a step left setuid and writable by all leaves
+// through "w" as a plain file: 0755, no setuid bit, the caller's.
+func TestWriteOutPlain(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "suid")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o777|os.ModeSetuid|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if err := writeOut(root, "suid", dst, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dst, "suid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode() != 0o755 {
+		t.Errorf("written file: mode %v, want -rwxr-xr-x", fi.Mode())
 	}
 }
