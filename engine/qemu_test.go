@@ -234,7 +234,7 @@ func TestQEMUGuest(t *testing.T) {
 	if got := strings.Join(g.Steps[4].Argv, " "); got != "/bootchain/enter /out GREETING=unused -- ./hello" {
 		t.Errorf("step hello runs %q", got)
 	}
-	if got := g.KernelArgs(); got != "console=ttyS0 rdinit=/seeds/kaem-optional-seed panic=-1 quiet" {
+	if got := g.KernelArgs(); got != "console=ttyS0 rdinit=/seeds/kaem-optional-seed panic=-1 no_timer_check quiet" {
 		t.Errorf("kernel args: %s", got)
 	}
 	have := map[string]bool{}

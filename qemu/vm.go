@@ -248,7 +248,8 @@ func Start(ctx context.Context, opts ...Option) (*VM, error) {
 		undo()
 		return nil, err
 	}
-	cmdline := []string{"console=ttyS0", "rdinit=" + cfg.init, "panic=-1", "quiet"}
+	// no_timer_check: see Guest.KernelArgs.
+	cmdline := []string{"console=ttyS0", "rdinit=" + cfg.init, "panic=-1", "no_timer_check", "quiet"}
 	cmdline = append(cmdline, cfg.append...)
 	args := []string{
 		"-accel", string(accel),
