@@ -30,6 +30,7 @@ import (
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/source"
 	"github.com/bootchain/bootchain/store"
+	"github.com/bootchain/bootchain/termsafe"
 	"github.com/bootchain/bootchain/verify"
 )
 
@@ -113,20 +114,20 @@ func (e *StepError) Unwrap() error { return e.Err }
 // WriteDetails writes what a person needs after a failed step: the
 // command, the end of its log and where its root was kept.
 func (e *StepError) WriteDetails(w io.Writer) {
-	fmt.Fprintf(w, "  step:     %s\n", e.Step)
+	fmt.Fprintf(w, "  step:     %s\n", termsafe.Escape(e.Step))
 	if len(e.Command) > 0 {
-		fmt.Fprintf(w, "  command:  %s\n", strings.Join(e.Command, " "))
+		fmt.Fprintf(w, "  command:  %s\n", termsafe.Escape(strings.Join(e.Command, " ")))
 	}
 	if e.WorkDir != "" {
-		fmt.Fprintf(w, "  root:     %s (kept)\n", e.WorkDir)
+		fmt.Fprintf(w, "  root:     %s (kept)\n", termsafe.Escape(e.WorkDir))
 	}
 	if e.LogFile != "" {
-		fmt.Fprintf(w, "  log:      %s\n", e.LogFile)
+		fmt.Fprintf(w, "  log:      %s\n", termsafe.Escape(e.LogFile))
 	}
 	if len(e.LogTail) > 0 {
 		fmt.Fprintf(w, "  last %d lines of the log:\n", len(e.LogTail))
 		for _, l := range e.LogTail {
-			fmt.Fprintf(w, "    | %s\n", l)
+			fmt.Fprintf(w, "    | %s\n", termsafe.Escape(l))
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bootchain/bootchain/termsafe"
 )
 
 // Event kinds sent to a Progress.
@@ -68,7 +70,7 @@ func (p *PlainProgress) Event(e Event) {
 	defer p.mu.Unlock()
 	switch e.Kind {
 	case EventStart:
-		fmt.Fprintf(p.W, "step %d/%d %s: started\n", e.Index, e.Total, e.Step)
+		fmt.Fprintf(p.W, "step %d/%d %s: started\n", e.Index, e.Total, termsafe.Escape(e.Step))
 		ev := e
 		p.cur, p.started, p.last = &ev, p.clock(), ""
 		if every := p.every(); every > 0 {
@@ -83,7 +85,7 @@ func (p *PlainProgress) Event(e Event) {
 			p.stop = nil
 		}
 		p.cur = nil
-		fmt.Fprintf(p.W, "step %d/%d %s: %s\n", e.Index, e.Total, e.Step, endText(e))
+		fmt.Fprintf(p.W, "step %d/%d %s: %s\n", e.Index, e.Total, termsafe.Escape(e.Step), endText(e))
 	}
 }
 
@@ -127,9 +129,9 @@ func (p *PlainProgress) heartbeat() {
 	if p.cur == nil {
 		return
 	}
-	line := fmt.Sprintf("step %d/%d %s: running %s", p.cur.Index, p.cur.Total, p.cur.Step, p.clock().Sub(p.started).Truncate(time.Second))
+	line := fmt.Sprintf("step %d/%d %s: running %s", p.cur.Index, p.cur.Total, termsafe.Escape(p.cur.Step), p.clock().Sub(p.started).Truncate(time.Second))
 	if p.last != "" {
-		line += ": " + strings.Map(printable, p.last)
+		line += ": " + liveText(p.last)
 	}
 	fmt.Fprintln(p.W, line)
 }
@@ -198,7 +200,7 @@ func (p *TTYProgress) Event(e Event) {
 			p.stop = nil
 		}
 		p.clear()
-		fmt.Fprintf(p.W, "step %d/%d %s  %s\n", e.Index, e.Total, e.Step, endText(e))
+		fmt.Fprintf(p.W, "step %d/%d %s  %s\n", e.Index, e.Total, termsafe.Escape(e.Step), endText(e))
 		p.cur = nil
 	}
 }
@@ -221,8 +223,8 @@ func (p *TTYProgress) draw() {
 	if width <= 0 {
 		width = 80
 	}
-	line := fmt.Sprintf("step %d/%d %s  %.1fs  %s", p.cur.Index, p.cur.Total, p.cur.Step,
-		time.Since(p.started).Seconds(), strings.Map(printable, p.last))
+	line := fmt.Sprintf("step %d/%d %s  %.1fs  %s", p.cur.Index, p.cur.Total, termsafe.Escape(p.cur.Step),
+		time.Since(p.started).Seconds(), liveText(p.last))
 	if r := []rune(line); len(r) > width-1 {
 		line = string(r[:width-1])
 	}
@@ -247,9 +249,8 @@ func (p *TTYProgress) Write(b []byte) (int, error) {
 	return n, err
 }
 
-func printable(r rune) rune {
-	if r < 0x20 || r == 0x7f {
-		return ' '
-	}
-	return r
+// liveText is a step's log line as a progress line shows it: escaped, and
+// with tabs as spaces so that the line's width is its length.
+func liveText(s string) string {
+	return strings.ReplaceAll(termsafe.Escape(s), "\t", " ")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/engine"
 	"github.com/bootchain/bootchain/source"
+	"github.com/bootchain/bootchain/termsafe"
 	"github.com/bootchain/bootchain/verify"
 )
 
@@ -102,7 +103,7 @@ func writeDerivation(w io.Writer, c *chain.Chain, res *engine.Derivation, work s
 			case d.Compared && d.Run != d.Pin:
 				mark += fmt.Sprintf("  FAILED: the run's file has %s", d.Run)
 			}
-			fmt.Fprintf(w, "    %s  %s  %s\n", d.SHA256, d.Path, mark)
+			fmt.Fprintf(w, "    %s  %s  %s\n", d.SHA256, termsafe.Escape(d.Path), mark)
 		}
 		for _, u := range notByStep[st.Name] {
 			fmt.Fprintf(w, "    not derived  %s: %s\n", u.Path, u.Reason)
@@ -127,7 +128,7 @@ func writeRunOutputs(w io.Writer, rep *verify.Report, seedDir string) {
 	if rep.SeedsOurs != nil {
 		fmt.Fprintf(w, "seeds from %s (bootchain's own in brackets)\n", seedDir)
 		for _, n := range chain.SortedPaths(rep.Seeds) {
-			fmt.Fprintf(w, "    %s  %s  (%s)\n", rep.Seeds[n], n, rep.SeedsOurs[n])
+			fmt.Fprintf(w, "    %s  %s  (%s)\n", rep.Seeds[n], termsafe.Escape(n), rep.SeedsOurs[n])
 		}
 	}
 	for i, s := range rep.Steps {
@@ -143,7 +144,7 @@ func writeRunOutputs(w io.Writer, rep *verify.Report, seedDir string) {
 			case o.Problem == verify.ProblemNotPinned:
 				mark = "  not pinned (unverified)"
 			}
-			fmt.Fprintf(w, "    %s  %s%s\n", o.SHA256, o.Path, mark)
+			fmt.Fprintf(w, "    %s  %s%s\n", o.SHA256, termsafe.Escape(o.Path), mark)
 		}
 	}
 }

@@ -36,6 +36,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bootchain/bootchain/termsafe"
 )
 
 // commands are bootchain's commands, in the order usage lists them.
@@ -183,9 +185,11 @@ func oneLine(s string) string {
 // that list below.
 func printError(w io.Writer, err error) {
 	first, rest, _ := strings.Cut(err.Error(), "\n")
-	fmt.Fprintf(w, "bootchain: %s\n", first)
-	if rest != "" {
-		fmt.Fprintf(w, "%s\n", strings.TrimRight(rest, "\n"))
+	fmt.Fprintf(w, "bootchain: %s\n", termsafe.Escape(first))
+	if rest = strings.TrimRight(rest, "\n"); rest != "" {
+		for _, l := range strings.Split(rest, "\n") {
+			fmt.Fprintf(w, "%s\n", termsafe.Escape(l))
+		}
 	}
 }
 

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/engine"
 	"github.com/bootchain/bootchain/sandbox"
 	"github.com/bootchain/bootchain/verify"
 )
@@ -115,4 +119,25 @@ func TestScripts(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestOutputEscaped: file names and messages from a step or a source reach
+// the terminal escaped, in errors, the run's list of outputs and the
+// stepper's display of a step.
+func TestOutputEscaped(t *testing.T) {
+	const esc = "\x1b]0;pwned\x07\x1b[2J"
+	rep := &verify.Report{Steps: []verify.StepReport{{Name: "s", Status: verify.StatusOK,
+		Outputs:    []verify.Result{{Path: "out/" + esc, SHA256: "00", OK: true}},
+		Undeclared: []string{"out/stray" + esc}}}}
+	var b bytes.Buffer
+	printError(&b, errors.New("step s: out/"+esc+": sha256 is 00\nsecond line "+esc))
+	writeRunOutputs(&b, rep, "")
+	s := &stepper{out: &b}
+	s.show(engine.StepView{Step: chain.Step{Name: "s"}, Done: true, Report: rep.Steps[0], Err: errors.New(esc), LogTail: []string{esc}})
+	if strings.ContainsAny(b.String(), "\x1b\x07") {
+		t.Errorf("control characters reach the terminal:\n%q", b.String())
+	}
+	if n := strings.Count(b.String(), `\x1b]0;pwned\x07\x1b[2J`); n < 6 {
+		t.Errorf("escaped text shown %d times, want 6:\n%s", n, b.String())
+	}
 }

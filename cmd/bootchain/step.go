@@ -21,6 +21,7 @@ import (
 
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/engine"
+	"github.com/bootchain/bootchain/termsafe"
 	"github.com/bootchain/bootchain/verify"
 )
 
@@ -233,11 +234,11 @@ func (s *stepper) prompt(ctx context.Context, v engine.StepView) (engine.StepAct
 			s.list(ctx, v, cmd.arg)
 		case cmdShow:
 			if err := s.showFile(ctx, v.Root, cmd.arg); err != nil {
-				fmt.Fprintf(s.out, "show %s: %v\n", cmd.arg, err)
+				fmt.Fprintf(s.out, "show %s: %s\n", cmd.arg, termsafe.Escape(err.Error()))
 			}
 		case cmdWrite:
 			if err := writeOut(v.Root, cmd.arg, cmd.host, s.out); err != nil {
-				fmt.Fprintf(s.out, "write %s: %v\n", cmd.arg, err)
+				fmt.Fprintf(s.out, "write %s: %s\n", cmd.arg, termsafe.Escape(err.Error()))
 			}
 		case cmdLog:
 			switch {
@@ -292,7 +293,7 @@ func (s *stepper) list(ctx context.Context, v engine.StepView, what string) {
 		if what != "" && what != origin && f.origin != "output of step "+what && !strings.HasPrefix(f.path, dir) {
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("%s  %s  (%s)", f.sha256, strings.Map(printable, f.path), f.origin))
+		lines = append(lines, fmt.Sprintf("%s  %s  (%s)", f.sha256, termsafe.Escape(f.path), f.origin))
 	}
 	if len(lines) == 0 {
 		fmt.Fprintf(s.out, "no file of step %s's tree is %q's or under it\n", v.Step.Name, what)
@@ -318,7 +319,7 @@ func (s *stepper) show(v engine.StepView) {
 	}
 	fmt.Fprintf(w, "-- step %d/%d %s: %s\n", v.Index, v.Total, v.Step.Name, status)
 	if v.Err != nil {
-		fmt.Fprintf(w, "   error: %s\n", oneLine(v.Err.Error()))
+		fmt.Fprintf(w, "   error: %s\n", termsafe.Escape(oneLine(v.Err.Error())))
 	}
 	if len(v.Report.Outputs) > 0 {
 		fmt.Fprintf(w, "   outputs:\n")
@@ -338,10 +339,10 @@ func (s *stepper) show(v engine.StepView) {
 		if actual == "" {
 			actual = "(none)"
 		}
-		fmt.Fprintf(w, "     %s\n       expected %s\n       actual   %s  %s\n", o.Path, o.Expected, actual, verdict)
+		fmt.Fprintf(w, "     %s\n       expected %s\n       actual   %s  %s\n", termsafe.Escape(o.Path), o.Expected, actual, verdict)
 	}
 	for _, u := range v.Report.Undeclared {
-		fmt.Fprintf(w, "     undeclared: %s\n", u)
+		fmt.Fprintf(w, "     undeclared: %s\n", termsafe.Escape(u))
 	}
 	if v.Cached {
 		fmt.Fprintf(w, "   log: none (the step did not run: its outputs came from the cache)\n")
@@ -364,15 +365,8 @@ func (s *stepper) show(v engine.StepView) {
 	}
 	fmt.Fprintf(w, "   log (last %d lines):\n", len(v.LogTail))
 	for _, l := range v.LogTail {
-		fmt.Fprintf(w, "     | %s\n", strings.Map(printable, l))
+		fmt.Fprintf(w, "     | %s\n", termsafe.Escape(l))
 	}
-}
-
-func printable(r rune) rune {
-	if r < 0x20 && r != '\t' || r == 0x7f {
-		return '.'
-	}
-	return r
 }
 
 // openInTree opens the file p (slash-separated, relative to the step's
@@ -413,7 +407,7 @@ func (s *stepper) showFile(ctx context.Context, root, p string) error {
 			if e.IsDir() {
 				name += "/"
 			}
-			fmt.Fprintf(s.out, "  %s\n", name)
+			fmt.Fprintf(s.out, "  %s\n", termsafe.Escape(name))
 		}
 		return nil
 	}
@@ -437,7 +431,7 @@ func (s *stepper) showContent(ctx context.Context, name string, r io.Reader) err
 	if err != nil {
 		return err
 	}
-	p := name
+	p := termsafe.Escape(name)
 	sum := sha256.Sum256(b)
 	var lines []string
 	if isText(b) {
@@ -469,7 +463,7 @@ func (s *stepper) page(ctx context.Context, lines []string) {
 			}
 		}
 		for _, l := range lines[i:min(i+pageLines, len(lines))] {
-			fmt.Fprintf(s.out, "%s\n", l)
+			fmt.Fprintf(s.out, "%s\n", termsafe.Escape(l))
 		}
 	}
 }

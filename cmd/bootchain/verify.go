@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/termsafe"
 	"github.com/bootchain/bootchain/verify"
 )
 
@@ -54,12 +55,12 @@ func cmdVerify(args []string, stdout, stderr io.Writer) error {
 			if problem == "" {
 				problem = "missing"
 			}
-			fmt.Fprintf(stdout, "FAILED  %s: %s, expected sha256 %s\n", r.Path, problem, r.Expected)
+			fmt.Fprintf(stdout, "FAILED  %s: %s, expected sha256 %s\n", termsafe.Escape(r.Path), problem, r.Expected)
 		case !r.OK:
 			bad++
-			fmt.Fprintf(stdout, "FAILED  %s: sha256 is %s, expected %s\n", r.Path, r.SHA256, r.Expected)
+			fmt.Fprintf(stdout, "FAILED  %s: sha256 is %s, expected %s\n", termsafe.Escape(r.Path), r.SHA256, r.Expected)
 		case *all:
-			fmt.Fprintf(stdout, "ok      %s\n", r.Path)
+			fmt.Fprintf(stdout, "ok      %s\n", termsafe.Escape(r.Path))
 		}
 	}
 	writeStepChecks(stdout, c, *until, results)
