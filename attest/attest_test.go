@@ -121,8 +121,11 @@ func TestStatementGolden(t *testing.T) {
 
 	// The parts the issue names, read back with plain JSON.
 	var s struct {
-		Type      string `json:"_type"`
-		Subject   []struct{ Name string; Digest map[string]string }
+		Type    string `json:"_type"`
+		Subject []struct {
+			Name   string
+			Digest map[string]string
+		}
 		Predicate struct {
 			BuildDefinition struct {
 				BuildType            string         `json:"buildType"`

@@ -23,8 +23,8 @@ type Run struct {
 	// file list, sha256sum form); the steps before From are
 	// verify.StatusPlaced, with no outputs: this run did not make them.
 	StartTree string
-	Backend     string // sandbox, qemu, ...
-	Accel       string // the QEMU accelerator (kvm, tcg); empty for other backends
+	Backend   string // sandbox, qemu, ...
+	Accel     string // the QEMU accelerator (kvm, tcg); empty for other backends
 	// KernelSHA256 is the SHA-256 of the kernel image a QEMU guest booted.
 	KernelSHA256 string
 	Tool         verify.Tool
@@ -93,7 +93,7 @@ func FromReport(rep *verify.Report) (Run, error) {
 					continue // the file was not there (an unverified step)
 				}
 				if s.Status == verify.StatusOK {
-					if !o.OK {
+					if !o.OK || o.SHA256 != o.Expected {
 						return Run{}, fmt.Errorf("%w: step %s is ok but its output %s does not match its pin", ErrNotAttestable, s.Name, o.Path)
 					}
 					verified++

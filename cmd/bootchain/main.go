@@ -16,6 +16,7 @@
 //	bootchain image --write DEV [--yes] FILE
 //	bootchain verify-image [--chain NAME ...] FILE
 //	bootchain attest --key KEY --out FILE REPORT
+//	bootchain compare [--allowed-signers FILE] [--quorum N] [--chain NAME] [--json] FILE...
 //	bootchain export [--chain x86] --until STEP FILE
 //	bootchain import [--chain x86] FILE
 //
@@ -55,6 +56,7 @@ var commands = []struct{ name, what string }{
 	{"attest", "sign a run's report as an in-toto attestation (SLSA provenance in a DSSE envelope)"},
 	{"export", "write the verified outputs of the steps up to one step, from the cache, into an archive"},
 	{"import", "check an archive from anyone against the chain's pins and add its steps to the cache"},
+	{"compare", "verify attestations (and reports) of many parties and show, step by step, whether their outputs agree"},
 }
 
 // usageText is what `bootchain -h` prints.
@@ -229,6 +231,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdExport(ctx, rest, stdout, stderr)
 	case "import":
 		return cmdImport(ctx, rest, stdout, stderr)
+	case "compare":
+		return cmdCompare(ctx, rest, stdout, stderr)
 	}
 	return usagef("unknown command %q: expected %s", cmd, commandList())
 }

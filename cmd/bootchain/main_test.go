@@ -105,6 +105,7 @@ func TestScripts(t *testing.T) {
 					ts.Fatalf("truncate: %v", err)
 				}
 			},
+			"editpayload": cmdEditPayload,
 			// flipbyte FILE flips the lowest bit of FILE's first byte.
 			"flipbyte": func(ts *testscript.TestScript, neg bool, args []string) {
 				p := ts.MkAbs(args[0])
