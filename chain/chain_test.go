@@ -337,10 +337,10 @@ func TestFinalPins(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
-	if got := Embedded(); len(got) == 0 || got[0] != "x86" {
-		t.Errorf("Embedded() = %v, want x86 among them", got)
+	if got := strings.Join(Embedded(), " "); got != "amd64 x86" {
+		t.Errorf("Embedded() = %v, want amd64 x86", got)
 	}
-	for _, arg := range []string{"x86", "../testdata/chains/fixture", "../testdata/chains/fixture-tampered"} {
+	for _, arg := range []string{"x86", "amd64", "../testdata/chains/fixture", "../testdata/chains/fixture-tampered"} {
 		c, err := Load(arg)
 		if err != nil {
 			t.Errorf("Load(%s): %v", arg, err)
@@ -350,7 +350,7 @@ func TestLoad(t *testing.T) {
 			t.Errorf("Load(%s).Name = %s", arg, c.Name)
 		}
 	}
-	if _, err := Load("nope"); err == nil || !strings.Contains(err.Error(), `chain "nope": expected one of x86`) {
+	if _, err := Load("nope"); err == nil || !strings.Contains(err.Error(), `chain "nope": expected one of amd64, x86`) {
 		t.Errorf("Load(nope) = %v", err)
 	}
 	if _, err := Load("./no/such/dir"); err == nil {

@@ -15,7 +15,7 @@ import (
 // The chains built into bootchain: chain/<name>/ holds the definition, its
 // hash lists and any local source files.
 //
-//go:embed x86
+//go:embed x86 amd64
 var embedded embed.FS
 
 // Embedded returns the names of the chains built into bootchain, sorted.
