@@ -2,7 +2,7 @@
 // seed and proves every byte on the way.
 //
 //	bootchain seeds [--arch x86|amd64] --out DIR
-//	bootchain plan [--chain x86] [-v]
+//	bootchain plan [--chain x86] [-v] | --list
 //	bootchain run [--chain x86] [--backend sandbox] [--source NAME=PATH]... [--from STEP] [--until STEP]
 //	              [--work DIR] [--report FILE] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]
 //	bootchain step [--chain x86] [--backend sandbox|qemu] [--source NAME=PATH]... [--until STEP]
