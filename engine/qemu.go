@@ -195,7 +195,7 @@ func (r *run) planGuest(ctx context.Context) (*guestPlan, error) {
 	if kaem == "" || hex0Seed == "" {
 		return nil, fmt.Errorf("chain %s: the qemu backend needs both seeds, hex0-seed and kaem-optional-seed (the guest's init), found %d seed(s)", c.Name, len(c.Seeds))
 	}
-	p := &guestPlan{guest: qemu.Guest{Kaem: kaem, Hex0: hex0Seed, Key: c.Digest()}}
+	p := &guestPlan{guest: qemu.Guest{Kaem: kaem, Hex0: hex0Seed, Key: c.Digest(), Script: qemu.ScriptFor(c.Arch)}}
 	pending := map[string]string{} // outputs of the earlier steps, by their pins
 	dirs := map[string]bool{}
 	needEnter := false
@@ -241,7 +241,7 @@ func (r *run) planGuest(ctx context.Context) (*guestPlan, error) {
 	start := map[string]string{}
 	for _, q := range chain.SortedPaths(r.inputs()) {
 		start[q] = r.state[q].sha256
-		if q == qemu.GuestDir || strings.HasPrefix(q, qemu.GuestDir+"/") || q == qemu.DefaultScript {
+		if q == qemu.GuestDir || strings.HasPrefix(q, qemu.GuestDir+"/") || q == p.guest.Script {
 			return nil, fmt.Errorf("chain %s: file %s is where the qemu backend keeps its own files; rename it to run the chain under qemu", c.Name, q)
 		}
 		hp := hostPath(r.tree, q)

@@ -56,8 +56,9 @@ func ChainGuest(ctx context.Context, cc ChainConfig) (*qemu.Standalone, error) {
 		return nil, err
 	}
 	g := &qemu.Standalone{
-		Title: fmt.Sprintf("chain %s: %s", c.Name, c.Describe),
-		End:   cc.End,
+		Title:  fmt.Sprintf("chain %s: %s", c.Name, c.Describe),
+		End:    cc.End,
+		Script: qemu.ScriptFor(c.Arch), // what the chain's kaem seed reads as init
 	}
 
 	built, err := hex0.BuildAll(c.Arch)

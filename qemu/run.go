@@ -52,7 +52,7 @@ var IndirSource []byte
 // Paths the protocol adds to the guest root.
 const (
 	GuestDir      = "bootchain"         // everything the protocol adds, but the script
-	DefaultScript = "kaem.x86"          // what the kaem seed reads when run with no argument
+	DefaultScript = "kaem.x86"          // what the x86 kaem seed reads when run with no argument
 	catmPath      = GuestDir + "/catm"  // assembled in the guest
 	frameDir      = GuestDir + "/frame" // marker files
 	dataTTY       = "/dev/ttyS1"        // the data channel
@@ -73,7 +73,7 @@ type GuestStep struct {
 type Guest struct {
 	Kaem   string // path in the root of the kaem seed: the guest's init
 	Hex0   string // path in the root of the hex0 seed
-	Script string // path in the root of the generated script; default kaem.x86
+	Script string // path in the root of the generated script; default kaem.x86 (see ScriptFor)
 	Steps  []GuestStep
 	Files  []initramfs.Entry // the rest of the root, seeds included
 	Key    string            // frame nonce key, e.g. the chain digest; default: derived from Steps
@@ -110,6 +110,16 @@ func checkToken(what, tok string) error {
 		return fmt.Errorf("%s %q contains %q, which the kaem seed cannot pass through", what, tok, tok[i])
 	}
 	return nil
+}
+
+// ScriptFor returns the script the kaem seed of arch (hex0/<arch>) reads
+// when the kernel runs it as init, with no argument: kaem.x86 or
+// kaem.amd64, as upstream names its per-architecture top-level scripts.
+func ScriptFor(arch string) string {
+	if arch == "" {
+		return DefaultScript
+	}
+	return "kaem." + arch
 }
 
 func (g Guest) script() string {

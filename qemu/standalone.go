@@ -19,7 +19,7 @@ import (
 // (init, catm, sha256check, indir) and text files the host wrote: every
 // line the guest will show is prepared on the host, because the guest has
 // no program that formats text. The kaem seed runs as the kernel's init and
-// reads kaem.x86:
+// reads kaem.x86 (kaem.amd64 for the AMD64 seed, see Script):
 //
 //	hex0-seed bootchain/init.hex0 bootchain/init     (the same for catm,
 //	...                                               sha256check, indir)
@@ -102,9 +102,12 @@ type Standalone struct {
 	Kaem  string            // path in the root of the kaem seed: the kernel's init
 	Hex0  string            // path in the root of the hex0 seed
 	Files []initramfs.Entry // the rest of the root, seeds included
-	Title string            // one line saying what runs, e.g. "chain fixture: offline fixture"
-	Steps []CheckStep
-	End   End // default EndHalt
+	// Script is the boot script's path in the root: the one the kaem seed
+	// reads with no argument, ScriptFor(arch); default kaem.x86.
+	Script string
+	Title  string // one line saying what runs, e.g. "chain fixture: offline fixture"
+	Steps  []CheckStep
+	End    End // default EndHalt
 	// Consoles are where init copies everything the guest prints; default
 	// /dev/ttyS0 and /dev/tty0 (the first serial port and the screen).
 	Consoles [2]string
@@ -231,7 +234,7 @@ func (s Standalone) check() error {
 		if err != nil {
 			return fmt.Errorf("standalone guest: %w", err)
 		}
-		if p == GuestDir || strings.HasPrefix(p, GuestDir+"/") || p == DefaultScript {
+		if p == GuestDir || strings.HasPrefix(p, GuestDir+"/") || p == s.script() {
 			return fmt.Errorf("standalone guest: file %s: the guest's own files live there, expected another path", p)
 		}
 		have[p] = true
@@ -606,13 +609,21 @@ func toolPins() (string, error) {
 	return b.String(), nil
 }
 
-// BootScript returns kaem.x86, the script the kaem seed runs as the kernel's
-// init: it assembles the tools with the hex0 seed and starts init.
+// BootScript returns the boot script (kaem.x86, or Script), which the kaem
+// seed runs as the kernel's init: it assembles the tools with the hex0 seed
+// and starts init.
 func (s Standalone) BootScript() ([]byte, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
 	return []byte(s.bootScript()), nil
+}
+
+func (s Standalone) script() string {
+	if s.Script == "" {
+		return DefaultScript
+	}
+	return s.Script
 }
 
 func (s Standalone) bootScript() string {
@@ -632,7 +643,7 @@ func (s Standalone) bootScript() string {
 
 // Entries returns the whole guest root: Files, the device nodes (those of
 // DeviceNodes and /dev/tty0), the tools' sources, the directories the
-// steps write to, the boot script kaem.x86 and every prepared file. Written
+// steps write to, the boot script (kaem.x86, or Script) and every prepared file. Written
 // with initramfs.Write and booted with KernelArgs, it runs the steps.
 func (s Standalone) Entries() ([]initramfs.Entry, error) {
 	if err := s.check(); err != nil {
@@ -681,7 +692,7 @@ func (s Standalone) Entries() ([]initramfs.Entry, error) {
 	}
 	// sha256check writes the actual hashes there; the host may write none.
 	e = append(e, initramfs.Dir{Path: saActual})
-	e = append(e, initramfs.File{Path: DefaultScript, Mode: 0o644, Data: []byte(s.bootScript())})
+	e = append(e, initramfs.File{Path: s.script(), Mode: 0o644, Data: []byte(s.bootScript())})
 	for _, tool := range saTools {
 		e = append(e, initramfs.File{Path: tool.path + ".hex0", Mode: 0o644, Data: *tool.src})
 	}
