@@ -3,6 +3,8 @@ package chain
 import (
 	"strings"
 	"testing"
+
+	"github.com/bootchain/bootchain/hex0"
 )
 
 // TestAMD64Answers: the amd64 chain pins upstream's 19 checked programs with
@@ -97,6 +99,28 @@ func TestAMD64ChainShape(t *testing.T) {
 	for _, s := range a.Seeds {
 		if !strings.HasPrefix(s.Path, "bootstrap-seeds/POSIX/AMD64/") {
 			t.Errorf("seed %s at %s, want it where upstream's AMD64 seed is", s.Name, s.Path)
+		}
+	}
+}
+
+// TestFixtureAMD64PinsFollowSeeds: the amd64 fixture's first two steps
+// rebuild the AMD64 seeds, so their pins are hex0/amd64/SHA256SUMS's.
+func TestFixtureAMD64PinsFollowSeeds(t *testing.T) {
+	pins, err := hex0.Pins("amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load("../testdata/chains/fixture-amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Arch != "amd64" {
+		t.Errorf("fixture-amd64: arch %s, want amd64", c.Arch)
+	}
+	for step, seed := range map[string]string{"hex0": hex0.HexSeed, "kaem": hex0.KaemSeed} {
+		out := "bin/" + step
+		if got := c.Steps[c.StepIndex(step)].Outputs[out]; got != pins[seed] {
+			t.Errorf("testdata/chains/fixture-amd64/%s.sha256 pins %s to %s, but hex0/amd64/SHA256SUMS pins %s to %s: update the fixture", step, out, got, seed, pins[seed])
 		}
 	}
 }

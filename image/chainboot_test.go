@@ -180,6 +180,25 @@ func TestBootChainImage(t *testing.T) {
 			not: []string{"FAILED", "MISMATCH"},
 		},
 		{
+			// The AMD64 seeds: the kaem seed reads kaem.amd64 as init.
+			chain: "../testdata/chains/fixture-amd64",
+			end:   qemu.EndPowerOff,
+			want: func(c *chain.Chain) []string {
+				return []string{
+					"bootchain: chain fixture-amd64: offline fixture: the amd64 seeds",
+					"step 1/4 hex0: started",
+					"OK bin/hex0",
+					"OK out/hello.txt",
+					"step 4/4 hello: ok, 1 output matches its pin",
+					"4 steps verified",
+					"  found     " + c.Digest() + "  /bootchain/all",
+					"bootchain: OK. The machine powers off now",
+					"reboot: Power down",
+				}
+			},
+			not: []string{"FAILED", "MISMATCH"},
+		},
+		{
 			chain: "../testdata/chains/fixture-tampered",
 			end:   qemu.EndPowerOff,
 			want: func(c *chain.Chain) []string {
