@@ -16,7 +16,7 @@ import (
 
 func cmdDerive(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("derive", "[--chain x86] [--source NAME=PATH]... [--work DIR] [--report FILE]", stderr)
-	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86, amd64) or a directory (contains '/')")
 	sources := sourceFlags{}
 	fs.Var(sources, "source", "`NAME=PATH`: supply source NAME from PATH (an archive or an unpacked tree); repeatable")
 	work := fs.String("work", "", "a `DIR` left by bootchain run --work: compare with its files, and derive what rests on its compilers' outputs")

@@ -11,7 +11,7 @@ import (
 
 func cmdFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("fetch", "[--chain x86] [--until STEP] [--unverified] [--from DIR]", stderr)
-	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86, amd64) or a directory (contains '/')")
 	from := fs.String("from", "", "import the archives from this `DIR` instead of downloading (offline)")
 	until := fs.String("until", "", "fetch what the steps up to this `STEP` use (default: what a plain run needs, up to the chain's default-until)")
 	unverified := fs.Bool("unverified", false, "also fetch the sources only the chain's unverified section uses")

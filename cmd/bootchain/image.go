@@ -26,7 +26,7 @@ const imageSynopsis = `[--chain x86] [--until STEP] [--unverified] [--source NAM
 
 func cmdImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("image", imageSynopsis, stderr)
-	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86, amd64) or a directory (contains '/')")
 	until := fs.String("until", "", "the last `STEP` the machine runs")
 	unverified := fs.Bool("unverified", false, "run into the chain's unverified section too")
 	sources := sourceFlags{}

@@ -14,7 +14,7 @@ import (
 
 func cmdInitramfs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("initramfs", "[--chain x86] [--source NAME=PATH]... [--until STEP] [--unverified] [--seeds DIR] [--gzip] --out FILE", stderr)
-	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86, amd64) or a directory (contains '/')")
 	sources := sourceFlags{}
 	fs.Var(sources, "source", "`NAME=PATH`: supply source NAME from PATH (an archive or an unpacked tree); repeatable")
 	until := fs.String("until", "", "the guest runs the steps up to this `STEP`")

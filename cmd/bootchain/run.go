@@ -241,7 +241,7 @@ type runHelp struct{ backend, until, work, report string }
 
 func addRunFlags(fs *flag.FlagSet, h runHelp) *runFlags {
 	f := &runFlags{sources: sourceFlags{}}
-	f.chain = fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
+	f.chain = fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86, amd64) or a directory (contains '/')")
 	f.backend = fs.String("backend", "sandbox", h.backend)
 	f.qemu = addQEMUFlags(fs)
 	fs.Var(f.sources, "source", "`NAME=PATH`: supply source NAME from PATH (an archive or an unpacked tree); repeatable")

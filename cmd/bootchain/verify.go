@@ -12,7 +12,7 @@ import (
 
 func cmdVerify(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("verify", "[--chain x86] [--until STEP] [--unverified] [-v] DIR", stderr)
-	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86) or a directory (contains '/')")
+	name := fs.String("chain", "x86", "the `CHAIN`: an embedded name (x86, amd64) or a directory (contains '/')")
 	until := fs.String("until", "", "check the tree as it stands after this `STEP`")
 	unverified := fs.Bool("unverified", false, "check the outputs of the unverified section too")
 	all := fs.Bool("v", false, "list every file checked, not only failures")
