@@ -1,12 +1,16 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/bootchain/bootchain/hex0"
+	"github.com/bootchain/bootchain/initramfs"
 )
 
 // fixtureArches are the offline fixture chains, one per seed set: the same
@@ -80,6 +84,54 @@ func TestFixtureArches(t *testing.T) {
 			}
 			if g, w := outputHashes(got), outputHashes(rep); !reflect.DeepEqual(g, w) {
 				t.Errorf("qemu outputs differ from the sandbox's:\nqemu:\n%s\nsandbox:\n%s", strings.Join(g, "\n"), strings.Join(w, "\n"))
+			}
+		})
+	}
+}
+
+// TestQEMUGuestHelpersFollowArch: the helpers a guest assembles for itself
+// (catm always, enter for a step with a dir or an env) are built for the
+// chain's architecture, so the amd64 fixture's guest holds no i386 program
+// and runs on a kernel without IA-32 emulation.
+func TestQEMUGuestHelpersFollowArch(t *testing.T) {
+	for _, fx := range fixtureArches {
+		t.Run(fx.arch, func(t *testing.T) {
+			c := load(t, fx.dir)
+			e := newEnv(t)
+			o := e.opts(c)
+			o.Unverified = true
+			g, err := QEMUGuest(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Arch != fx.arch || g.Script != "kaem."+fx.arch {
+				t.Errorf("guest arch %q, script %q; want %s, kaem.%s", g.Arch, g.Script, fx.arch, fx.arch)
+			}
+			ents, err := g.Entries()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantClass, wantMachine := byte(1), byte(3) // ELFCLASS32, EM_386
+			if fx.arch == "amd64" {
+				wantClass, wantMachine = 2, 0x3E // ELFCLASS64, EM_X86_64
+			}
+			n := 0
+			for _, ent := range ents {
+				f, ok := ent.(initramfs.File)
+				if !ok || !strings.HasPrefix(f.Path, "bootchain/") || !strings.HasSuffix(f.Path, ".hex0") {
+					continue
+				}
+				bin, err := hex0.Assemble(bytes.NewReader(f.Data))
+				if err != nil {
+					t.Fatalf("%s: %v", f.Path, err)
+				}
+				n++
+				if len(bin) < 20 || bin[4] != wantClass || bin[18] != wantMachine {
+					t.Errorf("%s assembles to ELF class %d machine %#x, want %d %#x", f.Path, bin[4], bin[18], wantClass, wantMachine)
+				}
+			}
+			if n != 2 { // catm and enter (step hello has a dir and an env)
+				t.Errorf("%d helper sources in the guest, want catm and enter", n)
 			}
 		})
 	}

@@ -106,6 +106,20 @@ func (b *QEMUBackend) options(cacheDir string, log logrus.FieldLogger, console i
 //go:embed guest/x86/enter.hex0
 var enterSource []byte
 
+// enterSourceAMD64 is the same enter for x86-64 Linux, for an amd64
+// chain's guest, whose catm is x86-64 too (qemu.CatmSourceFor).
+//
+//go:embed guest/amd64/enter.hex0
+var enterSourceAMD64 []byte
+
+// enterSourceFor returns the source of the enter a guest for arch assembles.
+func enterSourceFor(arch string) []byte {
+	if arch == "amd64" {
+		return enterSourceAMD64
+	}
+	return enterSource
+}
+
 // Where the guest keeps enter: beside the qemu package's own files.
 const (
 	enterPath     = qemu.GuestDir + "/enter"
@@ -195,7 +209,7 @@ func (r *run) planGuest(ctx context.Context) (*guestPlan, error) {
 	if kaem == "" || hex0Seed == "" {
 		return nil, fmt.Errorf("chain %s: the qemu backend needs both seeds, hex0-seed and kaem-optional-seed (the guest's init), found %d seed(s)", c.Name, len(c.Seeds))
 	}
-	p := &guestPlan{guest: qemu.Guest{Kaem: kaem, Hex0: hex0Seed, Key: c.Digest(), Script: qemu.ScriptFor(c.Arch)}}
+	p := &guestPlan{guest: qemu.Guest{Kaem: kaem, Hex0: hex0Seed, Key: c.Digest(), Script: qemu.ScriptFor(c.Arch), Arch: c.Arch}}
 	pending := map[string]string{} // outputs of the earlier steps, by their pins
 	dirs := map[string]bool{}
 	needEnter := false
@@ -235,7 +249,7 @@ func (r *run) planGuest(ctx context.Context) (*guestPlan, error) {
 		enter := qemu.GuestStep{Name: enterStep, Argv: []string{"/" + hex0Seed, "/" + enterHex0Path, "/" + enterPath}, Timeout: time.Minute}
 		p.guest.Steps = append([]qemu.GuestStep{enter}, p.guest.Steps...)
 		p.steps = append([]int{-1}, p.steps...)
-		p.guest.Files = append(p.guest.Files, initramfs.File{Path: enterHex0Path, Mode: 0o644, Data: enterSource})
+		p.guest.Files = append(p.guest.Files, initramfs.File{Path: enterHex0Path, Mode: 0o644, Data: enterSourceFor(c.Arch)})
 	}
 	// Everything the guest starts with, as verified.
 	start := map[string]string{}

@@ -283,18 +283,33 @@ func TestGuestArgv(t *testing.T) {
 	}
 }
 
-// TestEnter runs enter, assembled by the Go hex0 assembler, on the host
-// (an i386 program: it needs an x86 Linux kernel with 32-bit support).
+// TestEnter runs both enters, the i386 and the x86-64 one, assembled by
+// the Go hex0 assembler, on the host (the i386 one needs an x86 Linux
+// kernel with 32-bit support): the same behaviour, case by case.
 func TestEnter(t *testing.T) {
 	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "386") {
-		t.Skip("enter is an i386 Linux program")
+		t.Skip("enter is an x86 Linux program")
 	}
-	b, err := hex0.Assemble(bytes.NewReader(enterSource))
+	for _, tc := range []struct {
+		arch string
+		size int // what its program header says
+	}{{"x86", 162}, {"amd64", 205}} {
+		t.Run(tc.arch, func(t *testing.T) {
+			if tc.arch == "amd64" && runtime.GOARCH != "amd64" {
+				t.Skip("an x86-64 program")
+			}
+			testEnter(t, enterSourceFor(tc.arch), tc.size)
+		})
+	}
+}
+
+func testEnter(t *testing.T, src []byte, size int) {
+	b, err := hex0.Assemble(bytes.NewReader(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(b) != 162 {
-		t.Errorf("enter is %d bytes, its header says 162", len(b))
+	if len(b) != size {
+		t.Errorf("enter is %d bytes, its header says %d", len(b), size)
 	}
 	dir := t.TempDir()
 	enter := filepath.Join(dir, "enter")
@@ -313,7 +328,7 @@ func TestEnter(t *testing.T) {
 	}
 	if out, err := exec.Command(enter, sub, "A=1", "B=two", "--", env).CombinedOutput(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) || strings.Contains(err.Error(), "exec format error") {
-			t.Skipf("cannot run i386 programs here: %v", err)
+			t.Skipf("cannot run this program here: %v", err)
 		}
 		t.Fatalf("enter ... env: %v\n%s", err, out)
 	} else if string(out) != "A=1\nB=two\n" {

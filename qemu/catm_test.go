@@ -33,9 +33,40 @@ func TestCatmAssembles(t *testing.T) {
 	}
 }
 
-// TestCatmNative runs catm on the host, where i386 binaries run natively.
+// catmAMD64SHA256 pins the assembled x86-64 catm, as catmSHA256 the i386 one.
+const catmAMD64SHA256 = "913a7313ade02e0f784e8a0b3fe03b0a4cdc7ded33c451bf283319084ff38421"
+
+func TestCatmAMD64Assembles(t *testing.T) {
+	bin, err := hex0.Assemble(bytes.NewReader(CatmSourceAMD64))
+	if err != nil {
+		t.Fatalf("amd64/catm.hex0: %v", err)
+	}
+	sum := sha256.Sum256(bin)
+	if got := hex.EncodeToString(sum[:]); got != catmAMD64SHA256 {
+		t.Errorf("amd64 catm sha256 %s, pinned %s", got, catmAMD64SHA256)
+	}
+	// ELF64, little-endian, EM_X86_64, and as long as its p_filesz says.
+	if len(bin) != 258 || !bytes.HasPrefix(bin, []byte("\x7fELF\x02\x01\x01")) || bin[18] != 0x3E || int(bin[96])|int(bin[97])<<8 != len(bin) {
+		t.Errorf("amd64 catm is %d bytes starting % x, want the 258-byte x86-64 ELF", len(bin), bin[:min(20, len(bin))])
+	}
+	if !bytes.Equal(CatmSourceFor("amd64"), CatmSourceAMD64) || !bytes.Equal(CatmSourceFor("x86"), CatmSource) || !bytes.Equal(CatmSourceFor(""), CatmSource) {
+		t.Errorf("CatmSourceFor: want the x86-64 catm for amd64 only")
+	}
+}
+
+// TestCatmNative runs both catms on the host, where i386 and x86-64
+// binaries run natively: the same behaviour, case by case.
 func TestCatmNative(t *testing.T) {
-	bin, err := hex0.Assemble(bytes.NewReader(CatmSource))
+	for _, tc := range []struct {
+		arch string
+		src  []byte
+	}{{"x86", CatmSource}, {"amd64", CatmSourceAMD64}} {
+		t.Run(tc.arch, func(t *testing.T) { testCatmNative(t, tc.src) })
+	}
+}
+
+func testCatmNative(t *testing.T, src []byte) {
+	bin, err := hex0.Assemble(bytes.NewReader(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +78,7 @@ func TestCatmNative(t *testing.T) {
 	if err := exec.Command(catm, filepath.Join(dir, "probe")).Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.Is(err, syscall.ENOEXEC) || !errors.As(err, &ee) {
-			t.Skipf("this host cannot run i386 binaries: %v", err)
+			t.Skipf("this host cannot run the program: %v", err)
 		}
 	}
 	big := bytes.Repeat([]byte("0123456789abcdef\n\r\x00\xff"), 20000) // more than catm's 64 KiB buffer

@@ -25,6 +25,22 @@ import (
 //go:embed guest/x86/catm.hex0
 var CatmSource []byte
 
+// CatmSourceAMD64 is the same catm for x86-64 Linux, which an amd64
+// chain's guest (Guest.Arch) assembles: with it a run needs no 32-bit
+// support from the guest kernel.
+//
+//go:embed guest/amd64/catm.hex0
+var CatmSourceAMD64 []byte
+
+// CatmSourceFor returns the source of the catm a guest for arch assembles:
+// the x86-64 one for amd64, else the i386 one.
+func CatmSourceFor(arch string) []byte {
+	if arch == "amd64" {
+		return CatmSourceAMD64
+	}
+	return CatmSource
+}
+
 // SHA256CheckSource is the commented hex0 source of sha256check, which a
 // Standalone guest runs on every output: `sha256check LIST OUT` hashes each
 // file LIST names, appends "<actual>  <path>\n" to OUT and prints "OK path"
@@ -74,6 +90,9 @@ type Guest struct {
 	Kaem   string // path in the root of the kaem seed: the guest's init
 	Hex0   string // path in the root of the hex0 seed
 	Script string // path in the root of the generated script; default kaem.x86 (see ScriptFor)
+	// Arch is the architecture of the catm the guest assembles (see
+	// CatmSourceFor): "amd64" for x86-64, else i386.
+	Arch string
 	Steps  []GuestStep
 	Files  []initramfs.Entry // the rest of the root, seeds included
 	Key    string            // frame nonce key, e.g. the chain digest; default: derived from Steps
@@ -286,7 +305,7 @@ func (g Guest) Entries() ([]initramfs.Entry, error) {
 	e = append(e, initramfs.DeviceNodes()...)
 	e = append(e,
 		initramfs.File{Path: g.script(), Mode: 0o644, Data: script},
-		initramfs.File{Path: catmHex0Path, Mode: 0o644, Data: CatmSource},
+		initramfs.File{Path: catmHex0Path, Mode: 0o644, Data: CatmSourceFor(g.Arch)},
 	)
 	marker := func(path string, data []byte) {
 		e = append(e, initramfs.File{Path: path, Mode: 0o444, Data: data})
