@@ -2,6 +2,7 @@ package chain
 
 import (
 	"io"
+	"path"
 	"strings"
 	"testing"
 )
@@ -13,6 +14,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(good))
 	f.Add([]byte(strings.Replace(good, "seeds/kaem ", "seeds/kaem\nseed-source hex0-seed seeds/h.hex0 ", 1)))
 	f.Add([]byte("chain f\narch amd64\nseed hex0-seed s\nstep a\n run s\n outputs one.sha256\n"))
+	f.Add([]byte(strings.Replace(good, "    strip 1\n", "    strip 1\n    at src/up-1.0\n", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		text := strings.ReplaceAll(string(data), "chain t\n", "chain f\n")
 		c, err := Parse("f", files(text))
@@ -35,6 +37,11 @@ func FuzzParse(f *testing.F) {
 				if _, ok := c.Source(u); !ok {
 					t.Fatalf("step %s uses unknown source %s", s.Name, u)
 				}
+			}
+		}
+		for _, src := range c.Sources {
+			if a := src.At; a != "" && (path.Clean(a) != a || strings.HasPrefix(a, "/") || a == ".." || strings.HasPrefix(a, "../")) {
+				t.Fatalf("source %s: accepted at %q, not a clean path inside the root", src.Name, a)
 			}
 		}
 		if len(c.Digest()) != 64 {
