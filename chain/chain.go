@@ -20,6 +20,10 @@
 //	    strip 1
 //	    files stage0-posix.sha256                 # per-file pins; only these enter a step root
 //	    local src                                 # instead of url: files in the chain dir's src/
+//	    sizes stage0-posix.sizes                  # optional: "SIZE  PATH" for every pinned file
+//	                                              # (a sibling list: the .sha256 lists stay plain
+//	                                              # sha256sum format, which the QEMU guest reads)
+//	    archive-size 635812                       # optional: the archive's size in bytes
 //	    place distfiles/x-1.0.tar.gz              # instead of files and strip: the archive itself
 //	                                              # enters the root here, pinned by archive-sha256,
 //	                                              # for a step to unpack with the chain's own tools
@@ -122,6 +126,14 @@ type Source struct {
 	// enter (the at directive): Files keeps the paths inside the source,
 	// so one pin list serves an archive, a tree and the root alike.
 	At string
+	// Sizes holds the size in bytes of each pinned file, when the chain
+	// pins them (the sizes directive, or archive-size for a placed
+	// archive); nil otherwise. Unpacking reads no more of a file than this.
+	Sizes     map[string]int64
+	SizesList string // size list the sizes were read from, e.g. stage0-posix.sizes
+	// ArchiveSize is the archive's size in bytes (archive-size), 0 when
+	// not pinned.
+	ArchiveSize int64
 }
 
 // RootPath returns where the source's pinned file p lies in a step root.

@@ -120,6 +120,37 @@ func TestParseAt(t *testing.T) {
 	}
 }
 
+// TestParseSizes checks that a sizes list and archive-size give every
+// pinned file its size, and that every source the x86 chain's verified
+// steps use has them.
+func TestParseSizes(t *testing.T) {
+	fsys := files(strings.Replace(good, "    files up.sha256\n", "    files up.sha256\n    sizes up.sizes\n    archive-size 4096\n", 1))
+	fsys["up.sizes"] = &fstest.MapFile{Data: []byte("12  a.hex0\n0  dir/b\n")}
+	c, err := Parse("t", fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := c.Source("up")
+	if src.Sizes["a.hex0"] != 12 || src.Sizes["dir/b"] != 0 || len(src.Sizes) != 2 || src.ArchiveSize != 4096 || src.SizesList != "up.sizes" {
+		t.Errorf("sizes %v, archive size %d", src.Sizes, src.ArchiveSize)
+	}
+	x86, err := Load("x86")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range x86.Steps {
+		if st.Unverified {
+			continue
+		}
+		for _, u := range st.Uses {
+			s, _ := x86.Source(u)
+			if len(s.Sizes) != len(s.Files) {
+				t.Errorf("x86 source %s: %d of %d pinned files have a pinned size", s.Name, len(s.Sizes), len(s.Files))
+			}
+		}
+	}
+}
+
 // TestParseErrors checks that every error names the file and line, what
 // was expected and what was found.
 func TestParseErrors(t *testing.T) {
@@ -165,7 +196,7 @@ func TestParseErrors(t *testing.T) {
 		{"local missing", repl("    url https://example.org/up-1.0.tar.gz\n    url http://mirror.example.org/up-1.0.tar.gz\n", "    local src\n"), nil, 10, "source up: expected directory chain/t/src, found none"},
 		{"bad archive hash", repl("archive-sha256 "+h1, "archive-sha256 abc"), nil, 12, `source up: expected 64 lower-case hex digits after archive-sha256, found "abc"`},
 		{"bad strip", repl("strip 1", "strip -1"), nil, 13, `source up: expected a number of path components (0-16) after strip, found "-1"`},
-		{"unknown source directive", repl("    strip 1\n", "    strip 1\n    branch main\n"), nil, 14, `source up: expected a source directive (version, url, archive-sha256, strip, files, local, place, at), found "branch"`},
+		{"unknown source directive", repl("    strip 1\n", "    strip 1\n    branch main\n"), nil, 14, `source up: expected a source directive (version, url, archive-sha256, archive-size, strip, files, sizes, local, place, at), found "branch"`},
 		{"at twice", repl("    strip 1\n", "    strip 1\n    at up\n    at down\n"), nil, 15, "source up: expected one at, found a second (down)"},
 		{"at escapes", repl("    strip 1\n", "    strip 1\n    at ../up\n"), nil, 14, `expected a directory inside the root: a file path inside the root without .., found "../up"`},
 		{"at with place", repl("    strip 1\n    files up.sha256\n", "    place distfiles/up.tar.gz\n    at up\n"), nil, 8, "source up: expected at with files (place already says where the archive goes), found it with place"},
@@ -201,6 +232,14 @@ func TestParseErrors(t *testing.T) {
 		{"bad section", repl("section unverified", "section later"), nil, 32, "expected `section unverified`, found \"section later\""},
 		{"control character", repl("describe first", "describe fi\x01rst"), nil, 17, `expected text, found control or invalid character '\x01'`},
 		{"invalid utf-8", repl("describe first", "describe fi\xffrst"), nil, 17, `expected text, found control or invalid character '�'`},
+		{"sizes list missing", repl("    files up.sha256\n", "    files up.sha256\n    sizes up.sizes\n"), nil, 15, "expected size list chain/t/up.sizes, found none"},
+		{"size missing for a pinned file", repl("    files up.sha256\n", "    files up.sha256\n    sizes up.sizes\n"),
+			func(f fstest.MapFS) { f["up.sizes"] = &fstest.MapFile{Data: []byte("12  a.hex0\n")} }, 8, "expected a size for every pinned file in chain/t/up.sizes, found none for dir/b"},
+		{"size for an unpinned file", repl("    files up.sha256\n", "    files up.sha256\n    sizes up.sizes\n"),
+			func(f fstest.MapFS) { f["up.sizes"] = &fstest.MapFile{Data: []byte("12  a.hex0\n3  dir/b\n4  c\n")} }, 8, "expected in chain/t/up.sizes only files up.sha256 pins, found c"},
+		{"bad size line", repl("    files up.sha256\n", "    files up.sha256\n    sizes up.sizes\n"),
+			func(f fstest.MapFS) { f["up.sizes"] = &fstest.MapFile{Data: []byte("12  a.hex0\n-3  dir/b\n")} }, 0, `chain/t/up.sizes line 2: expected "<size in bytes>  <clean relative path>", found "-3  dir/b"`},
+		{"bad archive-size", repl("    strip 1\n", "    strip 1\n    archive-size 1k\n"), nil, 14, `expected a size in bytes after archive-size, found "1k"`},
 		{"no steps", func(s string) string { return s[:strings.Index(s, "step one")] }, nil, 16, "expected at least one `step`, found end of file"},
 	}
 	for _, c := range cases {

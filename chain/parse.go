@@ -399,6 +399,27 @@ func (p *parser) sourceDirective(key string, args []string, rest string) error {
 			return err
 		}
 		s.Place = d
+	case "sizes":
+		if err := one(); err != nil {
+			return err
+		}
+		if s.SizesList != "" {
+			return p.errorf("source %s: expected one sizes list, found a second (%s)", s.Name, args[0])
+		}
+		sizes, err := p.sizeList(args[0])
+		if err != nil {
+			return err
+		}
+		s.Sizes, s.SizesList = sizes, args[0]
+	case "archive-size":
+		if err := one(); err != nil {
+			return err
+		}
+		n, err := strconv.ParseInt(args[0], 10, 64)
+		if err != nil || n <= 0 {
+			return p.errorf("source %s: expected a size in bytes after archive-size, found %q", s.Name, args[0])
+		}
+		s.ArchiveSize = n
 	case "at":
 		if err := one(); err != nil {
 			return err
@@ -412,7 +433,7 @@ func (p *parser) sourceDirective(key string, args []string, rest string) error {
 		}
 		s.At = d
 	default:
-		return p.errorf("source %s: expected a source directive (version, url, archive-sha256, strip, files, local, place, at), found %q", s.Name, key)
+		return p.errorf("source %s: expected a source directive (version, url, archive-sha256, archive-size, strip, files, sizes, local, place, at), found %q", s.Name, key)
 	}
 	return nil
 }
@@ -534,11 +555,29 @@ func (p *parser) endBlock() error {
 			if s.At != "" {
 				return p.blockErr("source %s: expected at with files (place already says where the archive goes), found it with place", s.Name)
 			}
+			if s.SizesList != "" {
+				return p.blockErr("source %s: expected archive-size with place (the archive is the one pinned file), found sizes", s.Name)
+			}
 			s.Files = map[string]string{s.Place: s.ArchiveSHA256}
+			if s.ArchiveSize > 0 {
+				s.Sizes = map[string]int64{s.Place: s.ArchiveSize}
+			}
 			return nil
 		}
 		if s.FilesList == "" {
 			return p.blockErr("source %s: expected `files LIST.sha256` (per-file pins) or `place PATH` (the archive itself), found neither", s.Name)
+		}
+		if s.SizesList != "" {
+			for f := range s.Files {
+				if _, ok := s.Sizes[f]; !ok {
+					return p.blockErr("source %s: expected a size for every pinned file in %s/%s, found none for %s", s.Name, p.dir, s.SizesList, f)
+				}
+			}
+			for f := range s.Sizes {
+				if _, ok := s.Files[f]; !ok {
+					return p.blockErr("source %s: expected in %s/%s only files %s pins, found %s", s.Name, p.dir, s.SizesList, s.FilesList, f)
+				}
+			}
 		}
 	case "step":
 		s := p.step
@@ -610,6 +649,51 @@ func (p *parser) hashList(name string) (map[string]string, error) {
 		return nil, p.errorf("expected pinned files in hash list %s/%s, found an empty list", p.dir, name)
 	}
 	return pins, nil
+}
+
+// sizeList reads a size list from the chain directory: one
+// "<decimal size>  <path>" line per pinned file.
+func (p *parser) sizeList(name string) (map[string]int64, error) {
+	if _, err := p.rootPath("a size list in the chain directory", name); err != nil {
+		return nil, err
+	}
+	b, err := fs.ReadFile(p.fsys, path.Clean(name))
+	if err != nil {
+		return nil, p.errorf("expected size list %s/%s, found none (%v)", p.dir, name, errText(err))
+	}
+	sizes, err := ParseSizeList(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s %w", p.dir, name, err)
+	}
+	return sizes, nil
+}
+
+// ParseSizeList parses a size list: one "<size in bytes>  <path>" line per
+// file, paths as in a hash list. Errors start with "line N:".
+func ParseSizeList(b []byte) (map[string]int64, error) {
+	sizes := map[string]int64{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	n := 0
+	for sc.Scan() {
+		n++
+		l := sc.Text()
+		num, f, ok := strings.Cut(l, "  ")
+		size, err := strconv.ParseInt(num, 10, 64)
+		c := path.Clean(f)
+		if !ok || err != nil || size < 0 || num != strconv.FormatInt(size, 10) ||
+			f == "" || c != f || strings.HasPrefix(f, "/") || c == "." || c == ".." || strings.HasPrefix(c, "../") || strings.ContainsAny(f, "\\\x00") {
+			return nil, fmt.Errorf("line %d: expected \"<size in bytes>  <clean relative path>\", found %q", n, l)
+		}
+		if _, dup := sizes[f]; dup {
+			return nil, fmt.Errorf("line %d: expected each path once, found %s again", n, f)
+		}
+		sizes[f] = size
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("line %d: %w", n+1, err)
+	}
+	return sizes, nil
 }
 
 func errText(err error) string {

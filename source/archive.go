@@ -7,6 +7,8 @@ import (
 	"compress/bzip2"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -111,6 +113,13 @@ func unpackPass(ctx context.Context, src chain.Source, name, dir string, want ma
 		}
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeRegA:
+			// The header says how much the entry expands to (a sparse
+			// entry's holes included): refuse it before reading a byte.
+			for _, d := range dests {
+				if err := checkSize(src, d, hdr.Size, name); err != nil {
+					return nil, err
+				}
+			}
 			mode := fs.FileMode(0o644)
 			if hdr.Mode&0o111 != 0 {
 				mode = 0o755
@@ -234,19 +243,49 @@ func decompress(f io.Reader) (io.Reader, error) {
 
 // placeArchive copies the archive at name whole to src.Place under dir,
 // for a source a step unpacks, and checks it against the archive pin.
+//
+// The archive is hashed as a stream before it is copied anywhere, and its
+// size checked before that: a file that is not the pinned archive is
+// refused without writing a byte of it.
 func placeArchive(src chain.Source, name, dir string) error {
 	f, err := verify.OpenRegular(name)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", src.Name, err)
 	}
 	defer f.Close()
-	sum, err := writeFile(filepath.Join(dir, filepath.FromSlash(src.Place)), f, 0o644)
+	notPinned := func(sum string) error {
+		return &verify.MismatchError{Source: src.Name, Path: name, Expected: src.ArchiveSHA256, Actual: sum,
+			Meaning: fmt.Sprintf("it is not the pinned archive of %s %s: a step unpacks this source, so the archive itself is pinned and a repacked archive or another release is refused", src.Name, versionOr(src))}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	if err := checkSize(src, src.Place, fi.Size(), name); err != nil {
+		var e *verify.MismatchError
+		if errors.As(err, &e) {
+			e.Path = name
+		}
+		return err
+	}
+	max, _ := bound(src, src.Place)
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(f, max)); err != nil {
+		return fmt.Errorf("source %s: read %s: %w", src.Name, name, err)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != src.ArchiveSHA256 {
+		return notPinned(sum)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	// Hashed again while copying: the file may change in between.
+	sum, err := writeFile(filepath.Join(dir, filepath.FromSlash(src.Place)), io.LimitReader(f, max), 0o644)
 	if err != nil {
 		return fmt.Errorf("source %s: place %s: %w", src.Name, src.Place, err)
 	}
 	if sum != src.ArchiveSHA256 {
-		return &verify.MismatchError{Source: src.Name, Path: name, Expected: src.ArchiveSHA256, Actual: sum,
-			Meaning: fmt.Sprintf("it is not the pinned archive of %s %s: a step unpacks this source, so the archive itself is pinned and a repacked archive or another release is refused", src.Name, versionOr(src))}
+		return notPinned(sum)
 	}
 	return nil
 }

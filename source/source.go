@@ -230,6 +230,13 @@ func versionOr(src chain.Source) string {
 // checkDir checks every pinned file of src under dir; explain may set the
 // Meaning of a mismatch.
 func checkDir(ctx context.Context, src chain.Source, dir string, explain func(*verify.MismatchError)) error {
+	if err := checkTreeSizes(src, dir); err != nil {
+		var e *verify.MismatchError
+		if errors.As(err, &e) {
+			explain(e)
+		}
+		return err
+	}
 	results, err := verify.Outputs(dir, src.Files)
 	if err != nil {
 		return fmt.Errorf("source %s: %w", src.Name, err)
@@ -367,11 +374,16 @@ func copyLocal(ctx context.Context, src chain.Source, dir string) error {
 				f.Close()
 				return fmt.Errorf("source %s: %s: not a regular file", src.Name, p)
 			}
+			if err := checkSize(src, p, fi.Size(), where); err != nil {
+				f.Close()
+				return err
+			}
 			if fi.Mode()&0o111 != 0 {
 				mode = 0o755
 			}
 		}
-		got, err := writeFile(filepath.Join(dir, filepath.FromSlash(p)), f, mode)
+		max, _ := bound(src, p)
+		got, err := writeFile(filepath.Join(dir, filepath.FromSlash(p)), io.LimitReader(f, max), mode)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("source %s: %s: %w", src.Name, p, err)
