@@ -499,6 +499,12 @@ func (r *run) openSources(ctx context.Context, st chain.Step) error {
 					missing.Until, missing.Unverified = st.Name, st.Unverified
 				}
 			}
+			if missing != nil {
+				// Not wrapped: the caller may still set its Chain, and
+				// fmt.Errorf would fix the message now.
+				missing.Step = st.Name
+				return missing
+			}
 			return fmt.Errorf("step %s: %w", st.Name, err)
 		}
 		for _, p := range chain.SortedPaths(src.Files) {

@@ -84,7 +84,11 @@ func Fetch(ctx context.Context, src chain.Source, cacheDir string, progress io.W
 					os.Remove(part)
 					return "", fmt.Errorf("source %s: fetch %s: %w", src.Name, u, ctx.Err())
 				}
-				errs = append(errs, fmt.Errorf("%s: %w", u, err))
+				// Keep a partial download to resume, never an empty file.
+				if fi, err := os.Stat(part); err == nil && fi.Size() == 0 {
+					os.Remove(part)
+				}
+				errs = append(errs, fmt.Errorf("%s: %w", u, downloadError(err)))
 				break
 			}
 			err = checkArchive(ctx, src, part, sum, cacheDir)
@@ -110,7 +114,25 @@ func Fetch(ctx context.Context, src chain.Source, cacheDir string, progress io.W
 			// The resumed prefix may have been the bad part: start over once.
 		}
 	}
-	return "", fmt.Errorf("source %s: no mirror gave a matching %s:\n%w", src.Name, ArchiveName(src), errors.Join(errs...))
+	var causes []string
+	for _, e := range errs {
+		causes = append(causes, e.Error())
+	}
+	what := "the download failed"
+	if len(src.URLs) > 1 {
+		what = "no mirror gave a matching copy"
+	}
+	return "", &MissingError{Source: src, CacheDir: cacheDir, Cause: what + ": " + strings.Join(causes, "; "), Err: errors.Join(errs...)}
+}
+
+// downloadError says why a request failed without the request's own
+// restatement of the URL (net/http says `Get "URL": ...`).
+func downloadError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // checkArchive checks a downloaded or imported archive whose SHA-256 is
@@ -242,11 +264,73 @@ func parseContentRange(s string) (start, size int64, ok bool) {
 }
 
 // Import copies src's archive from fromDir (a directory of distfiles, for
-// offline machines) into the cache under cacheDir and returns its path. The
-// file is looked for under ArchiveName(src) and the last element of each
-// URL. It is checked as Fetch checks a download, and only a matching file
-// appears in the cache. A local source has nothing to import ("", nil).
+// offline machines) into the cache under cacheDir and returns its path.
+// It is Distfiles.Import for one source; see there.
 func Import(src chain.Source, fromDir, cacheDir string) (string, error) {
+	return NewDistfiles(fromDir).Import(context.Background(), src, cacheDir)
+}
+
+// Distfiles is a directory of archives to import from (fetch --from DIR).
+// It remembers the SHA-256 of every file it has hashed, so importing many
+// sources hashes each file at most once.
+type Distfiles struct {
+	Dir  string
+	sums map[string]string // path -> sha256, files hashed so far
+	all  []fileInfo        // every regular file under Dir, once listed
+}
+
+type fileInfo struct {
+	path string
+	size int64
+}
+
+// NewDistfiles returns the distfiles directory dir.
+func NewDistfiles(dir string) *Distfiles {
+	return &Distfiles{Dir: dir, sums: map[string]string{}}
+}
+
+// sum returns the SHA-256 of the file at p, hashing it once.
+func (d *Distfiles) sum(p string) (string, error) {
+	if s, ok := d.sums[p]; ok {
+		return s, nil
+	}
+	s, err := verify.File(p)
+	if err != nil {
+		return "", err
+	}
+	d.sums[p] = s
+	return s, nil
+}
+
+// files lists the regular files under Dir (subdirectories included).
+func (d *Distfiles) files() []fileInfo {
+	if d.all != nil {
+		return d.all
+	}
+	d.all = []fileInfo{}
+	filepath.WalkDir(d.Dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || !e.Type().IsRegular() {
+			return nil
+		}
+		if fi, err := e.Info(); err == nil {
+			d.all = append(d.all, fileInfo{p, fi.Size()})
+		}
+		return nil
+	})
+	return d.all
+}
+
+// Import copies src's archive from the directory into the cache under
+// cacheDir and returns its path. The archive is looked for under
+// ArchiveName(src) and the last element of each URL, and, when the chain
+// pins the archive's SHA-256, among all the files under the directory by
+// that SHA-256 (only files of the pinned archive-size are hashed, when it
+// is pinned). A candidate is hashed as a stream before it is copied, and
+// a source with only per-file pins is checked by unpacking it in place
+// first, so only a matching file is ever copied into the cache. When none
+// is found the error is a *MissingError saying what was looked for. A
+// local source has nothing to import ("", nil).
+func (d *Distfiles) Import(ctx context.Context, src chain.Source, cacheDir string) (string, error) {
 	if src.Local != nil {
 		return "", nil
 	}
@@ -262,15 +346,47 @@ func Import(src chain.Source, fromDir, cacheDir string) (string, error) {
 		return "", fmt.Errorf("source %s: no URL, so no archive name to import; supply it with --source %s=PATH", src.Name, src.Name)
 	}
 	var from string
+	var refused error // a file found by name that does not match
 	for _, n := range names {
-		p := filepath.Join(fromDir, n)
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		p := filepath.Join(d.Dir, n)
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		err := d.check(ctx, src, p, cacheDir)
+		if err == nil {
 			from = p
 			break
 		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if refused == nil {
+			refused = fmt.Errorf("import %s: %w", p, err)
+		}
+	}
+	if from == "" && src.ArchiveSHA256 != "" {
+		for _, f := range d.files() {
+			if src.ArchiveSize > 0 && f.size != src.ArchiveSize {
+				continue
+			}
+			if s, err := d.sum(f.path); err == nil && s == src.ArchiveSHA256 {
+				from = f.path
+				break
+			}
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+		}
 	}
 	if from == "" {
-		return "", fmt.Errorf("source %s: %s has none of %s: %w", src.Name, fromDir, strings.Join(names, ", "), fs.ErrNotExist)
+		if refused != nil {
+			return "", refused
+		}
+		cause := fmt.Sprintf("%s has no file named %s", d.Dir, strings.Join(names, " or "))
+		if src.ArchiveSHA256 != "" {
+			cause += fmt.Sprintf(", nor any with sha256 %s", src.ArchiveSHA256)
+		}
+		return "", &MissingError{Source: src, CacheDir: cacheDir, Cause: cause}
 	}
 	dest := ArchivePath(src, cacheDir)
 	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
@@ -297,7 +413,8 @@ func Import(src chain.Source, fromDir, cacheDir string) (string, error) {
 	if err := tmp.Close(); err != nil {
 		return "", fmt.Errorf("source %s: %w", src.Name, err)
 	}
-	if err := checkArchive(context.Background(), src, tmp.Name(), hex.EncodeToString(h.Sum(nil)), cacheDir); err != nil {
+	// The copy is checked again: the file may have changed since.
+	if err := checkArchive(ctx, src, tmp.Name(), hex.EncodeToString(h.Sum(nil)), cacheDir); err != nil {
 		return "", fmt.Errorf("import %s: %w", from, err)
 	}
 	if err := os.Rename(tmp.Name(), dest); err != nil {
@@ -307,6 +424,26 @@ func Import(src chain.Source, fromDir, cacheDir string) (string, error) {
 		return "", fmt.Errorf("source %s: %w", src.Name, err)
 	}
 	return dest, nil
+}
+
+// check checks the file at p in place, before any copy: its size and
+// SHA-256 against the archive pins, or, without an archive pin, its
+// pinned files by unpacking it (into the cache, where Open finds them).
+func (d *Distfiles) check(ctx context.Context, src chain.Source, p, cacheDir string) error {
+	if src.ArchiveSize > 0 {
+		if fi, err := os.Stat(p); err == nil && fi.Size() != src.ArchiveSize {
+			return &verify.MismatchError{Source: src.Name, Path: filepath.Base(p), Expected: src.ArchiveSHA256,
+				Problem: fmt.Sprintf("%d bytes, pinned size %d", fi.Size(), src.ArchiveSize), Meaning: "the file is not the pinned archive"}
+		}
+	}
+	if src.ArchiveSHA256 == "" {
+		return checkArchive(ctx, src, p, "", cacheDir)
+	}
+	s, err := d.sum(p)
+	if err != nil {
+		return err
+	}
+	return checkArchive(ctx, src, p, s, cacheDir)
 }
 
 func urlBases(urls []string) []string {

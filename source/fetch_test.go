@@ -199,7 +199,7 @@ func TestFetchAllMirrorsBad(t *testing.T) {
 	if !errors.Is(err, verify.ErrMismatch) {
 		t.Fatalf("Fetch = %v, want a mismatch", err)
 	}
-	for _, want := range []string{"no mirror gave a matching demo-1.0.tar.gz", bad.URL + "/d/demo-1.0.tar.gz: source demo: demo-1.0.tar.gz: sha256 is",
+	for _, want := range []string{"no mirror gave a matching copy", bad.URL + "/d/demo-1.0.tar.gz: source demo: demo-1.0.tar.gz: sha256 is",
 		`ftp://example.invalid/demo-1.0.tar.gz: unsupported URL scheme "ftp"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
@@ -352,7 +352,10 @@ func TestImport(t *testing.T) {
 		{"by archive name", map[string][]byte{"demo-1.0.tar.gz": archive}, "", true},
 		{"by a mirror's name", map[string][]byte{"Release_1.0.tar.gz": archive}, "", true},
 		{"per-file pins only", map[string][]byte{"demo-1.0.tar.gz": archive}, "", false},
-		{"absent", map[string][]byte{"other.tar.gz": archive}, "has none of demo-1.0.tar.gz, Release_1.0.tar.gz", true},
+		{"by SHA-256 under another name", map[string][]byte{"other.tar.gz": []byte("other"), "sub/renamed.tgz": archive}, "", true},
+		{"by SHA-256 when the named file differs", map[string][]byte{"demo-1.0.tar.gz": archive[1:], "renamed.tgz": archive}, "", true},
+		{"absent", map[string][]byte{"other.tar.gz": []byte("other")}, "has no file named demo-1.0.tar.gz or Release_1.0.tar.gz, nor any with sha256 " + sum(archive), true},
+		{"absent, per-file pins only", map[string][]byte{"renamed.tgz": archive}, "has no file named demo-1.0.tar.gz or Release_1.0.tar.gz", false},
 		{"wrong bytes", map[string][]byte{"demo-1.0.tar.gz": archive[1:]}, "demo-1.0.tar.gz: sha256 is " + sum(archive[1:]), true},
 		{"tampered file, per-file pins", map[string][]byte{"demo-1.0.tar.gz": gz(t, makeTar(t,
 			append(releaseEntries("demo-1.0", false), entry{name: "demo-1.0/x86/hex0_x86.hex0", body: "evil\n"})))},

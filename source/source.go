@@ -121,8 +121,9 @@ func sortedPaths(m map[string]string) []string {
 // Open returns src's verified tree. When supplied is not empty it is the
 // path given with --source NAME=PATH: an archive (.tar, .tar.gz, .tar.bz2 or
 // .tar.xz, recognised by content) or an unpacked directory such as a git
-// checkout with submodules; a directory is checked in place and becomes the
-// tree's root. Otherwise a local source is read from src.Local, and a
+// checkout with submodules; a directory is checked in place and its pinned
+// files copied into the cache (checked again on the way), as an archive's
+// are unpacked there, so a later Open without it finds them. Otherwise a local source is read from src.Local, and a
 // remote one from the cache under cacheDir (its unpacked files, else its
 // archive in distfiles).
 //
@@ -209,7 +210,15 @@ func openSupplied(ctx context.Context, src chain.Source, supplied, cacheDir stri
 		if err != nil {
 			return nil, err
 		}
-		return &Tree{Source: src, Root: abs}, nil
+		// Import the checked files into the cache, as an archive's are, so
+		// a later run without --source finds them there.
+		dest := unpackDir(src, cacheDir)
+		if err := installFresh(ctx, src, dest, func(tmp string) error {
+			return copyTree(ctx, src, abs, tmp)
+		}); err != nil {
+			return nil, err
+		}
+		return &Tree{Source: src, Root: dest}, nil
 	}
 	dest := unpackDir(src, cacheDir)
 	if err := installFresh(ctx, src, dest, func(tmp string) error {
@@ -349,6 +358,49 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// copyTree copies the pinned files of src from the tree at dir (already
+// checked) into tmp, checking each again against its pin as it is copied:
+// the tree may change in between.
+func copyTree(ctx context.Context, src chain.Source, dir, tmp string) error {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	defer r.Close()
+	for _, p := range sortedPaths(src.Files) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := verify.OpenRegularIn(r, p)
+		if err != nil {
+			return fmt.Errorf("source %s: %s: %w", src.Name, p, err)
+		}
+		mode := fs.FileMode(0o644)
+		fi, err := f.Stat()
+		if err == nil {
+			err = checkSize(src, p, fi.Size(), dir)
+		}
+		if err != nil {
+			f.Close()
+			return err
+		}
+		if fi.Mode()&0o111 != 0 {
+			mode = 0o755
+		}
+		max, _ := bound(src, p)
+		got, err := writeFile(filepath.Join(tmp, filepath.FromSlash(p)), io.LimitReader(f, max), mode)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("source %s: %s: %w", src.Name, p, err)
+		}
+		if got != src.Files[p] {
+			return &verify.MismatchError{Source: src.Name, Path: p, Expected: src.Files[p], Actual: got,
+				Meaning: fmt.Sprintf("the file in %s changed while it was copied into the cache", dir)}
+		}
+	}
+	return nil
+}
+
 // copyLocal copies the pinned files of a local source from src.Local into
 // dir, checking each against its pin.
 func copyLocal(ctx context.Context, src chain.Source, dir string) error {
@@ -425,6 +477,50 @@ func writeFile(name string, r io.Reader, mode fs.FileMode) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// MissingErrors reports several sources that are not available, with one
+// list of what to do for all of them.
+type MissingErrors []*MissingError
+
+// Is reports whether target is ErrMissing or fs.ErrNotExist.
+func (es MissingErrors) Is(target error) bool {
+	return target == ErrMissing || target == fs.ErrNotExist
+}
+
+func (es MissingErrors) Error() string {
+	if len(es) == 1 {
+		return es[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d sources are not available:", len(es))
+	for i, e := range es {
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		fmt.Fprintf(&b, "%s %s", sep, e.Source.Name)
+		if len(e.Source.URLs) > 0 {
+			fmt.Fprintf(&b, " (%s", ArchivePath(e.Source, e.CacheDir))
+			if e.Cause != "" {
+				fmt.Fprintf(&b, ": %s", oneLine(e.Cause))
+			}
+			b.WriteString(")")
+		}
+	}
+	b.WriteString(". For each, either\n")
+	for _, e := range es {
+		_, rest, _ := strings.Cut(e.Error(), "\n")
+		fmt.Fprintf(&b, "  %s:\n", e.Source.Name)
+		for _, l := range strings.Split(rest, "\n") {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
 // ErrMissing is matched (with errors.Is) by a *MissingError.
 var ErrMissing = errors.New("source not available")
 
@@ -442,7 +538,18 @@ type MissingError struct {
 	// needs, so a source first used later needs them.
 	Until      string
 	Unverified bool
+	// Cause, when not empty, says why fetch could not get the archive
+	// ("the download failed: URL: ..."), on the same line.
+	Cause string
+	// Err is the error behind Cause, if any (errors.Is and errors.As see it).
+	Err error
+	// Step, when not empty, is the step that needs the source; the message
+	// starts with "step STEP: ".
+	Step string
 }
+
+// Unwrap returns the error behind Cause.
+func (e *MissingError) Unwrap() error { return e.Err }
 
 // Is reports whether target is ErrMissing or fs.ErrNotExist.
 func (e *MissingError) Is(target error) bool { return target == ErrMissing || target == fs.ErrNotExist }
@@ -450,6 +557,9 @@ func (e *MissingError) Is(target error) bool { return target == ErrMissing || ta
 func (e *MissingError) Error() string {
 	src := e.Source
 	var b strings.Builder
+	if e.Step != "" {
+		fmt.Fprintf(&b, "step %s: ", e.Step)
+	}
 	name := src.Name
 	if src.Version != "" {
 		name += " " + src.Version
@@ -472,6 +582,9 @@ func (e *MissingError) Error() string {
 	fmt.Fprintf(&b, "source %s is not available: %s does not exist", name, archive)
 	if _, err := os.Stat(archive + ".part"); err == nil {
 		fmt.Fprintf(&b, " (a partial download is at %s.part)", archive)
+	}
+	if e.Cause != "" {
+		fmt.Fprintf(&b, "; %s", oneLine(e.Cause))
 	}
 	b.WriteString(". Either\n")
 	fmt.Fprintf(&b, "  - download it: bootchain fetch%s   (from %s)\n", chainFlag, strings.Join(src.URLs, ", "))

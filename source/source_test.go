@@ -70,13 +70,24 @@ func TestOpenRepackedAndCheckout(t *testing.T) {
 		t.Errorf("repacked: unpacked %v", got)
 	}
 
+	// A checkout's pinned files are imported into the cache, as an
+	// archive's are: a later Open without it finds them there.
 	dir := checkout(t, release)
-	tree, err = Open(context.Background(), src, dir, t.TempDir())
+	cache := t.TempDir()
+	tree, err = Open(context.Background(), src, dir, cache)
 	if err != nil {
 		t.Fatalf("checkout: %v", err)
 	}
-	if tree.Root != dir {
-		t.Errorf("checkout Root = %s, want the checkout itself (%s)", tree.Root, dir)
+	if got := listTree(t, tree.Root); !reflect.DeepEqual(got, pinnedContent()) || !strings.HasPrefix(tree.Root, cache) {
+		t.Errorf("checkout: tree at %s holds %v, want the pinned files in the cache", tree.Root, got)
+	}
+	if fi, err := os.Stat(tree.Path("x86/mescc-tools-seed")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("checkout: mode of x86/mescc-tools-seed = %v, %v", fi, err)
+	}
+	os.RemoveAll(dir)
+	again, err := Open(context.Background(), src, "", cache)
+	if err != nil || again.Root != tree.Root {
+		t.Fatalf("Open without the checkout = %v, %v; want the cached copy", again, err)
 	}
 }
 

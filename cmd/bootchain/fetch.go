@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/source"
@@ -34,13 +36,21 @@ func cmdFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	// What is left alone is said first: a failed download below ends the
-	// command.
+	// What is left alone is said first, then what was fetched, then
+	// what is missing, with what to do about it.
 	for _, src := range c.Sources {
 		if why, ok := skip[src.Name]; ok {
 			fmt.Fprintf(stdout, "%s: %s\n", src.Name, why)
 		}
 	}
+	var dist *source.Distfiles
+	if *from != "" {
+		if fi, err := os.Stat(*from); err != nil || !fi.IsDir() {
+			return fmt.Errorf("fetch --from %s: expected a directory of archives, found none", *from)
+		}
+		dist = source.NewDistfiles(*from)
+	}
+	var missing source.MissingErrors
 	for _, src := range c.Sources {
 		if _, ok := skip[src.Name]; ok {
 			continue
@@ -50,15 +60,31 @@ func cmdFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			continue
 		}
 		var path string
-		if *from != "" {
-			path, err = source.Import(src, *from, cache)
+		if dist != nil {
+			path, err = dist.Import(ctx, src, cache)
 		} else {
 			path, err = source.Fetch(ctx, src, cache, stderr)
 		}
-		if err != nil {
+		var me *source.MissingError
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.As(err, &me):
+			// Go on: every source that can be had is had before the
+			// command names what is missing.
+			if *name != "x86" {
+				me.Chain = *name
+			}
+			me.Until, me.Unverified = *until, *unverified
+			missing = append(missing, me)
+			continue
+		case err != nil:
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: %s\n", src.Name, path)
+	}
+	if len(missing) > 0 {
+		return missing
 	}
 	return nil
 }
