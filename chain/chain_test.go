@@ -121,8 +121,8 @@ func TestParseAt(t *testing.T) {
 }
 
 // TestParseSizes checks that a sizes list and archive-size give every
-// pinned file its size, and that every source the x86 chain's verified
-// steps use has them.
+// pinned file its size, and that every source the verified steps of the
+// embedded chains use has them.
 func TestParseSizes(t *testing.T) {
 	fsys := files(strings.Replace(good, "    files up.sha256\n", "    files up.sha256\n    sizes up.sizes\n    archive-size 4096\n", 1))
 	fsys["up.sizes"] = &fstest.MapFile{Data: []byte("12  a.hex0\n0  dir/b\n")}
@@ -134,18 +134,20 @@ func TestParseSizes(t *testing.T) {
 	if src.Sizes["a.hex0"] != 12 || src.Sizes["dir/b"] != 0 || len(src.Sizes) != 2 || src.ArchiveSize != 4096 || src.SizesList != "up.sizes" {
 		t.Errorf("sizes %v, archive size %d", src.Sizes, src.ArchiveSize)
 	}
-	x86, err := Load("x86")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, st := range x86.Steps {
-		if st.Unverified {
-			continue
+	for _, name := range Embedded() {
+		c, err := Load(name)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, u := range st.Uses {
-			s, _ := x86.Source(u)
-			if len(s.Sizes) != len(s.Files) {
-				t.Errorf("x86 source %s: %d of %d pinned files have a pinned size", s.Name, len(s.Sizes), len(s.Files))
+		for _, st := range c.Steps {
+			if st.Unverified {
+				continue
+			}
+			for _, u := range st.Uses {
+				s, _ := c.Source(u)
+				if len(s.Sizes) != len(s.Files) {
+					t.Errorf("%s source %s: %d of %d pinned files have a pinned size", name, s.Name, len(s.Sizes), len(s.Files))
+				}
 			}
 		}
 	}

@@ -219,10 +219,23 @@ func download(ctx context.Context, src chain.Source, rawURL, part string, progre
 		return "", fmt.Errorf("HTTP %s", resp.Status)
 	}
 
+	// A pinned archive size bounds the download: a server that sends
+	// more is cut off at one byte past it.
+	var body io.Reader = resp.Body
+	if max := src.ArchiveSize; max > 0 {
+		if total > max {
+			return "", fmt.Errorf("the server announces %d bytes, the archive's pinned size is %d", total, max)
+		}
+		body = io.LimitReader(resp.Body, max-have+1)
+	}
 	p := newMeter(progress, src.Name, rawURL, have, total)
-	n, err := io.Copy(io.MultiWriter(f, h, p), resp.Body)
+	n, err := io.Copy(io.MultiWriter(f, h, p), body)
 	serr := f.Sync()
 	p.done(err)
+	if err == nil && src.ArchiveSize > 0 && have+n > src.ArchiveSize {
+		os.Remove(part) // not a prefix of the archive: nothing to resume
+		return "", fmt.Errorf("the server sent more than the archive's pinned size, %d bytes", src.ArchiveSize)
+	}
 	if err != nil {
 		return "", fmt.Errorf("download interrupted after %d bytes: %w", have+n, err)
 	}

@@ -421,3 +421,47 @@ func TestParseContentRange(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchBoundedBySize checks that a pinned archive size bounds a
+// download: a server that announces or sends more is cut off, and nothing
+// of it is kept.
+func TestFetchBoundedBySize(t *testing.T) {
+	archive, src := fetchFixture(t)
+	big := append(append([]byte(nil), archive...), make([]byte, 1<<20)...)
+	for _, tt := range []struct {
+		name     string
+		noRanges bool
+		want     string
+	}{
+		{"announced", true, "the server announces " + fmt.Sprint(len(big)) + " bytes, the archive's pinned size is " + fmt.Sprint(len(archive))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newMirror(t, map[string][]byte{"/d/demo-1.0.tar.gz": big})
+			m.noRanges = tt.noRanges
+			s := src
+			s.URLs, s.ArchiveSize = urls(m), int64(len(archive))
+			cache := t.TempDir()
+			_, err := Fetch(context.Background(), s, cache, nil)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Fetch = %v, want %q", err, tt.want)
+			}
+			assertOnly(t, cache)
+		})
+	}
+	// A server that says nothing of the size but sends too much.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.(http.Flusher).Flush() // chunked: no Content-Length
+		for i := 0; i < 64; i++ {
+			w.Write(big[:1<<14])
+		}
+	}))
+	t.Cleanup(srv.Close)
+	s := src
+	s.URLs, s.ArchiveSize = []string{srv.URL + "/demo-1.0.tar.gz"}, int64(len(archive))
+	cache := t.TempDir()
+	_, err := Fetch(context.Background(), s, cache, nil)
+	if err == nil || !strings.Contains(err.Error(), "the server sent more than the archive's pinned size") {
+		t.Fatalf("Fetch from an endless server = %v", err)
+	}
+	assertOnly(t, cache)
+}
