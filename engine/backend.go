@@ -7,18 +7,22 @@ import (
 
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/sandbox"
+	"github.com/bootchain/bootchain/verify"
 )
 
 // SandboxBackend runs each step in fresh Linux namespaces with the step's
 // root as "/" (package sandbox): no network, no host files, only the
 // environment the chain declares.
-type SandboxBackend struct{}
+type SandboxBackend struct {
+	// Limits bound each step; zero fields take sandbox.DefaultLimits.
+	Limits sandbox.Limits
+}
 
 // Name implements Backend.
 func (SandboxBackend) Name() string { return "sandbox" }
 
 // RunStep implements Backend.
-func (SandboxBackend) RunStep(ctx context.Context, step chain.Step, root string, log io.Writer) error {
+func (b SandboxBackend) RunStep(ctx context.Context, step chain.Step, root string, log io.Writer) error {
 	return sandbox.Run(ctx, sandbox.Config{
 		Root:    root,
 		Dir:     step.Dir,
@@ -27,6 +31,7 @@ func (SandboxBackend) RunStep(ctx context.Context, step chain.Step, root string,
 		Stdout:  log,
 		Stderr:  log,
 		Timeout: step.Timeout,
+		Limits:  b.Limits,
 	})
 }
 
@@ -42,4 +47,15 @@ func NewBackend(name string) (Backend, error) {
 		return &QEMUBackend{}, nil
 	}
 	return nil, fmt.Errorf("backend %q: expected one of: sandbox, qemu", name)
+}
+
+// reportLimits are the limits the backend runs steps under, for the
+// report; nil for a backend without them.
+func reportLimits(b Backend) *verify.Limits {
+	sb, ok := b.(SandboxBackend)
+	if !ok {
+		return nil
+	}
+	l := sb.Limits.Or(sandbox.DefaultLimits)
+	return &verify.Limits{RootBytes: l.RootSize, MemoryBytes: l.Memory, Pids: l.Pids}
 }

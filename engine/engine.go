@@ -106,6 +106,10 @@ type StepError struct {
 	LogTail []string
 	LogFile string // the step's full log
 	WorkDir string // the root the step left, kept for inspection
+	// KeptInMemory says WorkDir is kept on a tmpfs (/dev/shm), which
+	// holds it in memory until it is removed, and KeptBytes its size.
+	KeptInMemory bool
+	KeptBytes    int64
 }
 
 func (e *StepError) Error() string { return e.Err.Error() }
@@ -118,7 +122,9 @@ func (e *StepError) WriteDetails(w io.Writer) {
 	if len(e.Command) > 0 {
 		fmt.Fprintf(w, "  command:  %s\n", termsafe.Escape(strings.Join(e.Command, " ")))
 	}
-	if e.WorkDir != "" {
+	if e.WorkDir != "" && e.KeptInMemory {
+		fmt.Fprintf(w, "  root:     %s (kept: %s on a tmpfs, in memory; remove it when done)\n", termsafe.Escape(e.WorkDir), megabytes(e.KeptBytes))
+	} else if e.WorkDir != "" {
 		fmt.Fprintf(w, "  root:     %s (kept)\n", termsafe.Escape(e.WorkDir))
 	}
 	if e.LogFile != "" {
@@ -196,6 +202,7 @@ func Run(ctx context.Context, opts Options) (*verify.Report, error) {
 		Until: r.until, UntilFrom: r.untilFrom, Seeds: map[string]string{}, Digest: c.Digest(),
 		Sources: []verify.SourceReport{}, Steps: []verify.StepReport{},
 		Times: verify.Times{Started: now()}}
+	r.report.Limits = reportLimits(r.backend)
 	for i, s := range c.Steps {
 		status := verify.StatusSkipped
 		if i > r.last {
@@ -419,6 +426,7 @@ func (r *run) run(ctx context.Context) error {
 		if _, err := MakePlain(failed.WorkDir); err != nil {
 			r.log.WithError(err).Warn("kept root")
 		}
+		failed.KeptInMemory, failed.KeptBytes = onTmpfs(failed.WorkDir), treeBytes(failed.WorkDir)
 	}
 	if failed != nil {
 		return failed
@@ -623,6 +631,10 @@ func (r *run) step(ctx context.Context, i int, logs string) error {
 		e.Kind, e.Line = EventLog, line
 		r.emit(e)
 	})
+	if err := r.scratch.roomFor(root); err != nil {
+		lf.Close()
+		return fail(fmt.Errorf("step %s: %w", st.Name, err), "", nil)
+	}
 	log.WithField("root", root).Info("step running")
 	runErr := r.backend.RunStep(ctx, st, root, lw)
 	lw.flush()
@@ -631,6 +643,9 @@ func (r *run) step(ctx context.Context, i int, logs string) error {
 	if runErr != nil {
 		if ctx.Err() != nil {
 			return fail(fmt.Errorf("step %s: %w", st.Name, ctx.Err()), root, tail)
+		}
+		if err := r.scratch.full(root, runErr); err != nil {
+			return fail(fmt.Errorf("step %s: %s failed: %w", st.Name, st.Argv[0], err), root, tail)
 		}
 		return fail(fmt.Errorf("step %s: %s failed: %w", st.Name, st.Argv[0], runErr), root, tail)
 	}

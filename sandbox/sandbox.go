@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -60,7 +61,74 @@ type Config struct {
 	// Timeout bounds the run; 0 means no limit. On expiry the whole pid
 	// namespace is killed and Run returns an error matching ErrTimeout.
 	Timeout time.Duration
+	// Limits bound what the step may use; a zero field takes its value
+	// from DefaultLimits.
+	Limits Limits
 }
+
+// Limits bound what a step may use, so that a step that forks without
+// end, allocates without end or fills its root fails alone instead of
+// taking the host down.
+type Limits struct {
+	// RootSize is the size in bytes of the tmpfs the step runs in: its
+	// root, copied in before and back out after. A step that fills it
+	// fails with a *LimitError.
+	RootSize int64
+	// Memory bounds the address space of each of the step's processes,
+	// in bytes (RLIMIT_AS): an allocation beyond it fails.
+	Memory int64
+	// Pids bounds the processes and threads the step's user may have
+	// (RLIMIT_NPROC): a fork beyond it fails with EAGAIN.
+	Pids int
+}
+
+// DefaultLimits are generous for the real chain: MesCC's arenas are
+// 20-100 MB, and roots grow to a few hundred MB with TinyCC and GCC.
+var DefaultLimits = Limits{RootSize: 4 << 30, Memory: 4 << 30, Pids: 1024}
+
+// Or returns l with each zero field taken from d.
+func (l Limits) Or(d Limits) Limits {
+	if l.RootSize == 0 {
+		l.RootSize = d.RootSize
+	}
+	if l.Memory == 0 {
+		l.Memory = d.Memory
+	}
+	if l.Pids == 0 {
+		l.Pids = d.Pids
+	}
+	return l
+}
+
+// String says the limits as a person reads them.
+func (l Limits) String() string {
+	return fmt.Sprintf("root %s (tmpfs), memory %s per process (RLIMIT_AS), %d processes and threads (RLIMIT_NPROC)",
+		MiB(l.RootSize), MiB(l.Memory), l.Pids)
+}
+
+// MiB writes a size in bytes in MiB.
+func MiB(n int64) string {
+	return fmt.Sprintf("%d MiB", (n+(1<<20)-1)>>20)
+}
+
+// LimitError reports that the step reached one of its Limits.
+type LimitError struct {
+	Argv0 string
+	Limit string // "root size"
+	Value string // the limit, e.g. "4096 MiB"
+	Err   error  // how the step ended (an *ExitError), or nil
+}
+
+func (e *LimitError) Error() string {
+	s := fmt.Sprintf("sandbox: %s: the step reached its %s limit (%s)", e.Argv0, e.Limit, e.Value)
+	var ee *ExitError
+	if errors.As(e.Err, &ee) {
+		s += "; " + strings.TrimPrefix(ee.Error(), "sandbox: "+e.Argv0+": ")
+	}
+	return s
+}
+
+func (e *LimitError) Unwrap() error { return e.Err }
 
 // Hostname is the host name (and NIS domain name) a step sees, so that
 // nothing about the host leaks into outputs through uname(2).
@@ -141,7 +209,8 @@ type initConfig struct {
 	Argv []string
 	Env  []string
 	// Check makes init stop after entering the root (Available).
-	Check bool
+	Check  bool
+	Limits Limits
 }
 
 // initReport is what init sends back when it fails before the exec.
@@ -151,6 +220,15 @@ type initReport struct {
 	Errno  int
 	Msg    string // set instead of Errno for errors without an errno
 	Exists bool   // for "exec": Path exists inside the root
+
+	// Set when the step ran: how it ended and what init found after.
+	Done     bool
+	Code     int   // exit status
+	Signal   int   // the signal that killed it, or 0
+	RootFull bool  // the root's tmpfs was full
+	RootUsed int64 // bytes used in the root's tmpfs
+	CopyOut  string
+	NoSpace  bool // CopyOut failed for want of space
 }
 
 const (
@@ -189,7 +267,7 @@ func Available() error {
 	return run(context.Background(), Config{Root: dir, Argv: []string{"/check"}, Timeout: time.Minute}, true)
 }
 
-func run(ctx context.Context, cfg Config, check bool) error {
+func run(ctx context.Context, cfg Config, check bool) (runErr error) {
 	ic, err := validate(cfg)
 	if err != nil {
 		return err
@@ -250,6 +328,22 @@ func run(ctx context.Context, cfg Config, check bool) error {
 	}
 	configR.Close()
 	reportW.Close()
+	// init waits for its configuration: it is in the cgroup before it
+	// or the step can fork.
+	if cg := newPidsCgroup(ic.Limits.Pids); cg != nil {
+		defer cg.remove()
+		if cg.add(cmd.Process.Pid) == nil {
+			defer func() {
+				if cg.hit() {
+					var lim *LimitError
+					if errors.As(runErr, &lim) {
+						return
+					}
+					runErr = &LimitError{Argv0: cfg.Argv[0], Limit: "pids", Value: strconv.Itoa(ic.Limits.Pids), Err: runErr}
+				}
+			}()
+		}
+	}
 
 	go func() {
 		configW.Write(payload) // an early init failure is reported on the report pipe
@@ -288,7 +382,7 @@ func run(ctx context.Context, cfg Config, check bool) error {
 	}
 
 	if rep := <-reported; len(rep) > 0 {
-		return reportError(cfg, rep)
+		return reportError(cfg, ic.Limits, rep)
 	}
 	if waitErr == nil {
 		return nil
@@ -337,7 +431,7 @@ func validate(cfg Config) (initConfig, error) {
 	if env == nil {
 		env = []string{}
 	}
-	return initConfig{Root: root, Dir: dir, Argv: cfg.Argv, Env: env}, nil
+	return initConfig{Root: root, Dir: dir, Argv: cfg.Argv, Env: env, Limits: cfg.Limits.Or(DefaultLimits)}, nil
 }
 
 // idMap maps the caller's id to 0 inside the user namespace. Root maps
@@ -371,11 +465,37 @@ func namespaceHint() string {
 		"kernel.apparmor_restrict_unprivileged_userns=0) or run as root"
 }
 
-// reportError turns init's report into a *StartError.
-func reportError(cfg Config, rep []byte) error {
+// reportError turns init's report into how the step ended, or a
+// *StartError.
+func reportError(cfg Config, lim Limits, rep []byte) error {
 	var r initReport
 	if err := json.Unmarshal(bytes.TrimSpace(rep), &r); err != nil {
 		return &StartError{Op: "namespaces", Root: cfg.Root, Err: fmt.Errorf("unreadable report from sandbox init: %q", rep)}
+	}
+	if r.Done {
+		var err error
+		switch {
+		case r.Signal != 0:
+			err = &ExitError{Argv0: cfg.Argv[0], Code: -1, Signal: syscall.Signal(r.Signal)}
+		case r.Code != 0:
+			err = &ExitError{Argv0: cfg.Argv[0], Code: r.Code}
+		}
+		if r.RootFull {
+			// Even a step that exits 0 may have lost a write.
+			err = &LimitError{Argv0: cfg.Argv[0], Limit: "root size", Value: MiB(lim.RootSize), Err: err}
+		}
+		if r.CopyOut != "" {
+			var cause error = errors.New(r.CopyOut)
+			if r.NoSpace {
+				cause = fmt.Errorf("%s: %w", r.CopyOut, syscall.ENOSPC)
+			}
+			cerr := &CopyOutError{Root: cfg.Root, Size: r.RootUsed, Err: cause}
+			if err == nil {
+				return cerr
+			}
+			return errors.Join(err, cerr)
+		}
+		return err
 	}
 	var cause error = errors.New(r.Msg)
 	if r.Errno != 0 {
@@ -392,3 +512,18 @@ func reportError(cfg Config, rep []byte) error {
 	}
 	return e
 }
+
+// CopyOutError reports that the files the step left could not be copied
+// from its tmpfs back to Config.Root; errors.Is(err, syscall.ENOSPC) says
+// whether the host's file system was full.
+type CopyOutError struct {
+	Root string // Config.Root
+	Size int64  // bytes the step's root held
+	Err  error
+}
+
+func (e *CopyOutError) Error() string {
+	return fmt.Sprintf("sandbox: copying the step's root (%s) back to %s: %v", MiB(e.Size), e.Root, e.Err)
+}
+
+func (e *CopyOutError) Unwrap() error { return e.Err }

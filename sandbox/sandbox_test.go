@@ -6,7 +6,6 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -269,7 +269,7 @@ func TestRun(t *testing.T) {
 			}},
 		{name: "exit status", argv: []string{"exit", "7"}, wantCode: 7},
 		{name: "stderr separate", argv: []string{"no-such-mode"}, wantCode: 2, wantErr: "usage: probe"},
-		{name: "children die with pid 1", argv: []string{"spawn", spawnToken, "exit"},
+		{name: "children die with pid 1", argv: []string{"spawn", spawnToken, "exit"}, wantOut: "ready\n",
 			check: func(t *testing.T, root string) {
 				if _, err := os.Stat(filepath.Join(root, "ready")); err != nil {
 					t.Fatalf("probe did not spawn its child: %v", err)
@@ -486,36 +486,64 @@ func TestStartErrors(t *testing.T) {
 
 // startSleeper runs a probe that spawns a child and sleeps, in a
 // goroutine, and waits until both processes are up.
-func startSleeper(t *testing.T, ctx context.Context, timeout time.Duration) (token, root string, result <-chan error) {
+func startSleeper(t *testing.T, ctx context.Context, timeout time.Duration) (token string, ready *readyWriter, result <-chan error) {
 	t.Helper()
 	token = newToken()
-	root = newRoot(t, "", "386")
+	root := newRoot(t, "", "386")
 	done := make(chan error, 1)
+	ready = newReadyWriter()
 	go func() {
-		done <- sandbox.Run(ctx, sandbox.Config{Root: root, Argv: []string{"/bin/probe", "spawn", token, "sleep"}, Stdout: io.Discard, Timeout: timeout})
+		done <- sandbox.Run(ctx, sandbox.Config{Root: root, Argv: []string{"/bin/probe", "spawn", token, "sleep"}, Stdout: ready, Timeout: timeout})
 	}()
-	return token, root, done
+	return token, ready, done
 }
 
-// waitFile polls for path; the limit only bounds a hung test.
-func waitFile(t *testing.T, path string, result <-chan error) {
-	t.Helper()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		select {
-		case err := <-result:
-			t.Fatalf("Run returned before %s appeared: %v", path, err)
-		default:
-		}
+// readyWriter notes when the probe says "ready" on its output (its root
+// is a tmpfs the host cannot watch).
+type readyWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newReadyWriter() *readyWriter { return &readyWriter{ch: make(chan struct{})} }
+
+func (w *readyWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
+	if strings.Contains(w.buf.String(), "ready\n") {
+		w.once.Do(func() { close(w.ch) })
 	}
-	t.Fatalf("%s did not appear", path)
+	return len(b), nil
+}
+
+func (w *readyWriter) seen() bool {
+	select {
+	case <-w.ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitReady waits for the probe to say it is ready; the limit only
+// bounds a hung test.
+func waitReady(t *testing.T, w *readyWriter, result <-chan error) {
+	t.Helper()
+	select {
+	case <-w.ch:
+	case err := <-result:
+		t.Fatalf("Run returned before the probe was ready: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatalf("the probe did not say it was ready")
+	}
 }
 
 func TestTimeout(t *testing.T) {
 	requireSandbox(t)
-	token, root, result := startSleeper(t, context.Background(), 2*time.Second)
+	token, ready, result := startSleeper(t, context.Background(), 2*time.Second)
 	err := <-result
 	if !errors.Is(err, sandbox.ErrTimeout) {
 		t.Fatalf("Run: %v; expected an error matching ErrTimeout", err)
@@ -524,8 +552,8 @@ func TestTimeout(t *testing.T) {
 	if errors.As(err, &ee) {
 		t.Errorf("Run: %v is also an *ExitError", err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "ready")); err != nil {
-		t.Fatalf("probe had not spawned its child before the timeout, so leftovers are not tested: %v", err)
+	if !ready.seen() {
+		t.Fatalf("probe had not spawned its child before the timeout, so leftovers are not tested")
 	}
 	if pids := leftovers(token); len(pids) > 0 {
 		t.Errorf("processes left after timeout: %v", pids)
@@ -536,8 +564,8 @@ func TestCancel(t *testing.T) {
 	requireSandbox(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	token, root, result := startSleeper(t, ctx, 0)
-	waitFile(t, filepath.Join(root, "ready"), result)
+	token, ready, result := startSleeper(t, ctx, 0)
+	waitReady(t, ready, result)
 	if pids := leftovers(token); len(pids) != 2 {
 		t.Fatalf("probe processes running: %v; expected 2 (probe and its child)", pids)
 	}
@@ -572,8 +600,9 @@ func TestCancelledBeforeStart(t *testing.T) {
 // step and waits to be killed.
 func pdeathHelper() {
 	err := sandbox.Run(context.Background(), sandbox.Config{
-		Root: os.Getenv(envRoot),
-		Argv: []string{"/bin/probe", "spawn", os.Getenv(envToken), "sleep"},
+		Root:   os.Getenv(envRoot),
+		Argv:   []string{"/bin/probe", "spawn", os.Getenv(envToken), "sleep"},
+		Stdout: os.Stdout,
 	})
 	fmt.Fprintf(os.Stderr, "pdeath helper: Run returned: %v\n", err)
 	os.Exit(1)
@@ -593,12 +622,14 @@ func TestParentKilled(t *testing.T) {
 	helper.Env = append(os.Environ(), envHelper+"=pdeath", envRoot+"="+root, envToken+"="+token, envProbes+"="+probeDir)
 	var stderr bytes.Buffer
 	helper.Stderr = &stderr
+	ready := newReadyWriter()
+	helper.Stdout = ready
 	if err := helper.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- helper.Wait() }()
-	waitFile(t, filepath.Join(root, "ready"), exited)
+	waitReady(t, ready, exited)
 	if pids := leftovers(token); len(pids) != 2 {
 		t.Fatalf("probe processes running: %v; expected 2 (probe and its child)", pids)
 	}
@@ -680,4 +711,74 @@ func asNobody(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=/tmp", "TMPDIR=/tmp", envProbes + "=" + probeDir}
 	cmd.Dir = "/"
+}
+
+// TestLimits: a step that fills its root, forks without end or maps more
+// memory than allowed fails, and a full root is named in the error; the
+// same steps pass within the defaults.
+func TestLimits(t *testing.T) {
+	requireSandbox(t)
+	run := func(lim sandbox.Limits, argv ...string) (string, error) {
+		t.Helper()
+		root := newRoot(t, "", "amd64")
+		var out bytes.Buffer
+		err := sandbox.Run(context.Background(), sandbox.Config{Root: root, Argv: append([]string{"/bin/probe"}, argv...),
+			Stdout: &out, Limits: lim, Timeout: time.Minute})
+		return out.String(), err
+	}
+	t.Run("root size", func(t *testing.T) {
+		out, err := run(sandbox.Limits{RootSize: 16 << 20}, "fill", "/work/big")
+		var le *sandbox.LimitError
+		if !errors.As(err, &le) || le.Limit != "root size" || !strings.Contains(err.Error(), "the step reached its root size limit (16 MiB); exited with status 3") {
+			t.Fatalf("Run: %v (%T); expected a *LimitError naming the root size\n%s", err, err, out)
+		}
+		if !strings.Contains(out, "no space left on device") {
+			t.Errorf("probe: %q; expected its write to fail for want of space", out)
+		}
+	})
+	t.Run("root too small for its files", func(t *testing.T) {
+		_, err := run(sandbox.Limits{RootSize: 1 << 20}, "exit", "0") // the probe is larger
+		var se *sandbox.StartError
+		if !errors.As(err, &se) || !strings.Contains(err.Error(), "the step's root does not fit its size limit (1 MiB)") {
+			t.Fatalf("Run: %v; expected a *StartError saying the root does not fit", err)
+		}
+	})
+	t.Run("pids", func(t *testing.T) {
+		out, err := run(sandbox.Limits{Pids: 64}, "bomb", "1000")
+		var ee *sandbox.ExitError
+		if !errors.As(err, &ee) || ee.Code != 3 || !strings.Contains(out, "resource temporarily unavailable") {
+			t.Fatalf("Run: %v; expected the fork bomb to stop at its limit with EAGAIN\n%s", err, out)
+		}
+		var le *sandbox.LimitError
+		if errors.As(err, &le) {
+			if !strings.Contains(err.Error(), "the step reached its pids limit (64)") {
+				t.Errorf("Run: %v; expected it to name the pids limit", err)
+			}
+		} else {
+			t.Logf("no pids cgroup here (RLIMIT_NPROC only), so the error cannot name the limit: %v", err)
+		}
+		if _, err := run(sandbox.Limits{}, "bomb", "20"); err != nil {
+			t.Errorf("20 processes within the default limit: %v", err)
+		}
+	})
+	t.Run("memory", func(t *testing.T) {
+		// Go's runtime itself reserves about 1.2 GiB of address space.
+		out, err := run(sandbox.Limits{Memory: 2 << 30}, "alloc", "1024")
+		var ee *sandbox.ExitError
+		if !errors.As(err, &ee) || ee.Code != 3 || !strings.Contains(out, "cannot allocate memory") {
+			t.Fatalf("Run: %v; expected a 1 GiB mapping to fail under a 2 GiB limit\n%s", err, out)
+		}
+		if _, err := run(sandbox.Limits{}, "alloc", "1024"); err != nil {
+			t.Errorf("1 GiB mapping within the default limit: %v", err)
+		}
+	})
+	t.Run("written files are plain", func(t *testing.T) {
+		root := newRoot(t, "", "amd64")
+		if err := sandbox.Run(context.Background(), sandbox.Config{Root: root, Argv: []string{"/bin/probe", "mkfifo", "/work/fifo"}, Timeout: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(filepath.Join(root, "work/fifo")); err == nil {
+			t.Errorf("a FIFO the step made reached the host")
+		}
+	})
 }

@@ -63,6 +63,16 @@ type Report struct {
 	// Times are the run's wall-clock times, the only part of the report
 	// besides StepReport.Seconds that differs between two identical runs.
 	Times Times `json:"times"`
+	// Limits are the bounds every step ran under (the sandbox backend's);
+	// absent for other backends.
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// Limits are what a step of the sandbox backend may use (sandbox.Limits).
+type Limits struct {
+	RootBytes   int64 `json:"root_bytes"`   // size of the tmpfs the step runs in
+	MemoryBytes int64 `json:"memory_bytes"` // address space of each process (RLIMIT_AS)
+	Pids        int   `json:"pids"`         // processes and threads (pids cgroup where bootchain may make one, RLIMIT_NPROC)
 }
 
 // What chose Report.Until.

@@ -112,11 +112,52 @@ func main() {
 			&os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}})
 		check(err)
 		check(os.WriteFile("/ready", []byte("ready\n"), 0o666))
+		// The root is a tmpfs the host sees only after the step: say
+		// so on stdout too.
+		fmt.Println("ready")
 		if args[1] == "sleep" {
 			sleep()
 		}
 	case "sleep":
 		sleep()
+	case "mkfifo":
+		need(args, 1)
+		check(syscall.Mkfifo(args[0], 0o666))
+	case "fill":
+		// args: path: write 1 MiB blocks until a write fails.
+		need(args, 1)
+		f, err := os.Create(args[0])
+		check(err)
+		block := make([]byte, 1<<20)
+		for n := 0; ; n++ {
+			if _, err := f.Write(block); err != nil {
+				fmt.Printf("wrote %d MiB: %v\n", n, err)
+				os.Exit(3)
+			}
+		}
+	case "bomb":
+		// args: n: start up to n sleeping children; exit 3 when a fork
+		// fails first.
+		need(args, 1)
+		n, err := strconv.Atoi(args[0])
+		check(err)
+		for i := 0; i < n; i++ {
+			_, err := os.StartProcess(os.Args[0], []string{os.Args[0], "sleep"},
+				&os.ProcAttr{Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}})
+			if err != nil {
+				fmt.Printf("started %d: %v\n", i, err)
+				os.Exit(3)
+			}
+		}
+	case "alloc":
+		// args: n: map n MiB of memory; exit 3 when it fails.
+		need(args, 1)
+		n, err := strconv.Atoi(args[0])
+		check(err)
+		if _, err := syscall.Mmap(-1, 0, n<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON); err != nil {
+			fmt.Printf("mmap %d MiB: %v\n", n, err)
+			os.Exit(3)
+		}
 	case "bytes":
 		// args: n, path: write n bytes one write(2) each, then read them
 		// back one read(2) each, like the stage0 tools do.
