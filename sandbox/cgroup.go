@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
+	"time"
 )
 
 // A pids cgroup holds each step when the host lets bootchain make one (as
@@ -31,6 +33,7 @@ func newPidsCgroup(max int) *pidsCgroup {
 		if !hasPids(base) {
 			continue
 		}
+		cleanStaleCgroups(base)
 		dir := filepath.Join(base, name)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			continue
@@ -71,10 +74,33 @@ func (c *pidsCgroup) hit() bool {
 	return len(f) == 2 && f[0] == "max" && f[1] != "0"
 }
 
-// remove deletes the cgroup once its processes are gone.
+// remove deletes the cgroup. The step's processes are dead when Run
+// returns, but the kernel may still be releasing them (EBUSY): retry
+// for a while.
 func (c *pidsCgroup) remove() {
-	err := os.Remove(c.dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return
+	for i := 0; i < 200; i++ {
+		err := os.Remove(c.dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) || !errors.Is(err, syscall.EBUSY) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cleanStaleCgroups removes the empty cgroups of bootchain processes that
+// were killed before they could (SIGKILL runs no cleanup).
+func cleanStaleCgroups(base string) {
+	ents, _ := os.ReadDir(base)
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), "bootchain-step-")
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pid, _, _ := strings.Cut(rest, "-")
+		n, err := strconv.Atoi(pid)
+		if err != nil || n == os.Getpid() || syscall.Kill(n, 0) == nil {
+			continue
+		}
+		os.Remove(filepath.Join(base, e.Name())) // fails while not empty
 	}
 }
