@@ -459,4 +459,3 @@ func stage(r io.Reader, dst string, mode int64) (string, int64, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
-

@@ -165,4 +165,3 @@ func (e *KVMError) Error() string {
 	fmt.Fprintf(&b, "qemu: --accel kvm: KVM does not work on this host (%s); check that /dev/kvm exists and this user can open it read-write (ls -l /dev/kvm; the kvm group), that the kvm_intel or kvm_amd module is loaded (lsmod | grep kvm) with VT-x/AMD-V enabled in the firmware (grep -cE 'vmx|svm' /proc/cpuinfo), and, inside a VM, that nested virtualisation is on; or run with --accel tcg (slower, always works)", e.Reason)
 	return b.String()
 }
-

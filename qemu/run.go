@@ -92,11 +92,11 @@ type Guest struct {
 	Script string // path in the root of the generated script; default kaem.x86 (see ScriptFor)
 	// Arch is the architecture of the catm the guest assembles (see
 	// CatmSourceFor): "amd64" for x86-64, else i386.
-	Arch string
-	Steps  []GuestStep
-	Files  []initramfs.Entry // the rest of the root, seeds included
-	Key    string            // frame nonce key, e.g. the chain digest; default: derived from Steps
-	Pause  bool              // the guest waits for the host before each step
+	Arch  string
+	Steps []GuestStep
+	Files []initramfs.Entry // the rest of the root, seeds included
+	Key   string            // frame nonce key, e.g. the chain digest; default: derived from Steps
+	Pause bool              // the guest waits for the host before each step
 	// Env is added to the environment every step sees, as NAME=value. The
 	// kaem seed cannot set variables, so they travel on the kernel command
 	// line, which hands unknown NAME=value arguments to init; the kernel's
