@@ -57,5 +57,6 @@ func reportLimits(b Backend) *verify.Limits {
 		return nil
 	}
 	l := sb.Limits.Or(sandbox.DefaultLimits)
-	return &verify.Limits{RootBytes: l.RootSize, MemoryBytes: l.Memory, Pids: l.Pids}
+	e := sandbox.Enforcement()
+	return &verify.Limits{RootBytes: l.RootSize, MemoryBytes: l.Memory, MemoryBy: e.Memory, Pids: l.Pids, PidsBy: e.Pids}
 }

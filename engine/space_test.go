@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/sandbox"
 )
 
 // smallTmpfs mounts a tmpfs of size bytes for the test, or skips it.
@@ -112,5 +113,21 @@ func fillFS(dir string) {
 		if _, err := fh.Write(b); err != nil {
 			return
 		}
+	}
+}
+
+// TestReportLimits: the report says each limit and how it is enforced
+// here, for the sandbox backend only.
+func TestReportLimits(t *testing.T) {
+	l := reportLimits(SandboxBackend{Limits: sandbox.Limits{Memory: 64 << 20}})
+	if l == nil || l.MemoryBytes != 64<<20 || l.RootBytes != sandbox.DefaultLimits.RootSize || l.Pids != sandbox.DefaultLimits.Pids {
+		t.Fatalf("reportLimits: %+v; expected 64 MiB of memory and the default root size and pids", l)
+	}
+	e := sandbox.Enforcement()
+	if l.MemoryBy != e.Memory || l.PidsBy != e.Pids || l.MemoryBy == "" || l.PidsBy == "" {
+		t.Errorf("reportLimits: memory by %q, pids by %q; expected %q and %q", l.MemoryBy, l.PidsBy, e.Memory, e.Pids)
+	}
+	if l := reportLimits(&QEMUBackend{}); l != nil {
+		t.Errorf("reportLimits(qemu): %+v; expected none", l)
 	}
 }

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -12,79 +13,310 @@ import (
 	"time"
 )
 
-// A pids cgroup holds each step when the host lets bootchain make one (as
-// root, on cgroup v2 with the pids controller or on v1's pids hierarchy).
-// RLIMIT_NPROC alone does not bind root: the kernel exempts uid 0, and a
-// step run by root runs as root of the host's user ids.
+// Each step is held in a cgroup of its own when the host lets bootchain
+// make one (as root, or where a cgroup was delegated to the caller): a
+// pids cgroup bounds its processes and a memory cgroup its memory, on
+// cgroup v2 (one directory) or on v1's pids and memory hierarchies (one
+// directory each). Rlimits stand in where no cgroup can be made, and
+// cannot do as well: RLIMIT_NPROC does not bind root (the kernel exempts
+// uid 0), and RLIMIT_AS bounds each process's address space, not the
+// memory the step uses, and leaves no trace when it is reached.
+//
+// A step's cgroup is made below the caller's own cgroup first, so that
+// whatever limits the caller runs under still hold, and at the root of
+// the hierarchy otherwise (on v2, a cgroup that holds processes cannot
+// give controllers to its children).
 
 var cgroupSeq atomic.Int64
 
-// pidsCgroup is one step's cgroup.
-type pidsCgroup struct {
-	dir   string
-	procs string // the file a pid is written to, to move it in
+// memoryCgroups is whether Run may limit memory with a cgroup; tests turn
+// it off to try the RLIMIT_AS path where a cgroup would be used.
+var memoryCgroups = true
+
+// Mechanism names, as reported in LimitError.Value and Enforced.
+const (
+	byRlimitAS    = "RLIMIT_AS"
+	byRlimitNproc = "RLIMIT_NPROC"
+)
+
+// stepCgroup is the cgroup (or cgroups, on v1) holding one step.
+type stepCgroup struct {
+	dirs    []string // every directory made, each with a cgroup.procs
+	pidsDir string   // the one with pids.max, or ""
+	pidsBy  string   // "cgroup v2 pids", "cgroup v1 pids"
+	memDir  string   // the one with the memory limit, or ""
+	memBy   string   // "cgroup v2 memory", "cgroup v1 memory"
+	memV2   bool
 }
 
-// newPidsCgroup makes a cgroup whose pids.max is max, or returns nil when
-// it cannot be made here.
-func newPidsCgroup(max int) *pidsCgroup {
+// newStepCgroup makes the cgroups for a step with limits l, as many as
+// this host allows; the result may hold none.
+func newStepCgroup(l Limits) *stepCgroup {
+	c := &stepCgroup{}
 	name := fmt.Sprintf("bootchain-step-%d-%d", os.Getpid(), cgroupSeq.Add(1))
-	for _, base := range []string{"/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/pids"} {
-		if !hasPids(base) {
+	c.pidsDir, c.pidsBy = c.make(name, "pids", func(dir string, v2 bool) error {
+		return writeFile(dir, "pids.max", strconv.Itoa(l.Pids))
+	})
+	if memoryCgroups {
+		c.memDir, c.memBy = c.make(name, "memory", func(dir string, v2 bool) error {
+			n := strconv.FormatInt(l.Memory, 10)
+			if v2 {
+				c.memV2 = true
+				if err := writeFile(dir, "memory.max", n); err != nil {
+					return err
+				}
+				// Swap would stretch the limit; not every kernel has it.
+				writeFile(dir, "memory.swap.max", "0")
+				return nil
+			}
+			if err := writeFile(dir, "memory.limit_in_bytes", n); err != nil {
+				return err
+			}
+			// memory+swap, where swap is accounted (it must not be below
+			// the memory limit, hence second).
+			writeFile(dir, "memory.memsw.limit_in_bytes", n)
+			return nil
+		})
+	}
+	return c
+}
+
+// make makes a cgroup called name with controller and sets it up, trying
+// each place the controller can be had; it returns the directory and the
+// mechanism, or "" when no place works.
+func (c *stepCgroup) make(name, controller string, setup func(dir string, v2 bool) error) (string, string) {
+	for _, b := range cgroupBases(controller) {
+		dir := filepath.Join(b.dir, name)
+		made := false
+		for _, d := range c.dirs {
+			made = made || d == dir
+		}
+		if !made {
+			cleanStaleCgroups(b.dir)
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				continue
+			}
+		}
+		if err := setup(dir, b.v2); err != nil {
+			if !made {
+				removeCgroup(dir)
+			}
 			continue
 		}
-		cleanStaleCgroups(base)
-		dir := filepath.Join(base, name)
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			continue
+		if !made {
+			c.dirs = append(c.dirs, dir)
 		}
-		cg := &pidsCgroup{dir: dir, procs: filepath.Join(dir, "cgroup.procs")}
-		if os.WriteFile(filepath.Join(dir, "pids.max"), []byte(strconv.Itoa(max)), 0o644) != nil {
-			cg.remove()
-			continue
+		v := "v1"
+		if b.v2 {
+			v = "v2"
 		}
-		return cg
+		return dir, "cgroup " + v + " " + controller
+	}
+	return "", ""
+}
+
+// add moves pid into the step's cgroups. On failure the step is held by
+// none of them and the rlimits stand in.
+func (c *stepCgroup) add(pid int) error {
+	for _, d := range c.dirs {
+		if err := writeFile(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			c.pidsDir, c.pidsBy, c.memDir, c.memBy = "", "", "", ""
+			return err
+		}
 	}
 	return nil
 }
 
-// hasPids says whether base is a cgroup directory with a pids controller
-// for its children.
-func hasPids(base string) bool {
-	if b, err := os.ReadFile(filepath.Join(base, "cgroup.subtree_control")); err == nil {
-		return strings.Contains(" "+strings.TrimSpace(string(b))+" ", " pids ")
-	}
-	// v1: the pids hierarchy has pids.max in its children only.
-	_, err := os.Stat(filepath.Join(base, "tasks"))
-	return err == nil && filepath.Base(base) == "pids"
-}
-
-// add moves pid into the cgroup.
-func (c *pidsCgroup) add(pid int) error {
-	return os.WriteFile(c.procs, []byte(strconv.Itoa(pid)), 0o644)
-}
-
-// hit says whether a fork failed for the limit.
-func (c *pidsCgroup) hit() bool {
-	b, err := os.ReadFile(filepath.Join(c.dir, "pids.events"))
-	if err != nil {
+// pidsHit says whether a fork failed for the pids limit.
+func (c *stepCgroup) pidsHit() bool {
+	if c.pidsDir == "" {
 		return false
 	}
-	f := strings.Fields(string(b))
-	return len(f) == 2 && f[0] == "max" && f[1] != "0"
+	return counter(filepath.Join(c.pidsDir, "pids.events"), "max") > 0
 }
 
-// remove deletes the cgroup. The step's processes are dead when Run
-// returns, but the kernel may still be releasing them (EBUSY): retry
+// memoryHit says whether the step's memory reached its limit and could
+// not be reclaimed: the kernel then killed a process or failed an
+// allocation. Reaching the limit alone is not enough (page cache is
+// reclaimed at the limit, and the copy of the root makes some).
+func (c *stepCgroup) memoryHit() bool {
+	if c.memDir == "" {
+		return false
+	}
+	if c.memV2 {
+		ev := filepath.Join(c.memDir, "memory.events")
+		return counter(ev, "oom") > 0 || counter(ev, "oom_kill") > 0
+	}
+	oc := filepath.Join(c.memDir, "memory.oom_control")
+	if n := counter(oc, "oom_kill"); n >= 0 {
+		return n > 0 || counter(oc, "under_oom") > 0
+	}
+	// Kernels before 4.13 do not count kills: that the limit was
+	// reached must do.
+	return counter(filepath.Join(c.memDir, "memory.failcnt"), "") > 0
+}
+
+// remove deletes the step's cgroups. The step's processes are dead when
+// Run returns, but the kernel may still be releasing them (EBUSY): retry
 // for a while.
-func (c *pidsCgroup) remove() {
+func (c *stepCgroup) remove() {
+	for _, d := range c.dirs {
+		removeCgroup(d)
+	}
+}
+
+func removeCgroup(dir string) {
 	for i := 0; i < 200; i++ {
-		err := os.Remove(c.dir)
+		err := os.Remove(dir)
 		if err == nil || errors.Is(err, os.ErrNotExist) || !errors.Is(err, syscall.EBUSY) {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// counter reads the value of key in a cgroup file of "key value" lines,
+// or the file's single number when key is ""; -1 when absent.
+func counter(file, key string) int64 {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if key == "" && len(f) == 1 || len(f) == 2 && f[0] == key {
+			n, err := strconv.ParseInt(f[len(f)-1], 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+func writeFile(dir, name, value string) error {
+	return os.WriteFile(filepath.Join(dir, name), []byte(value), 0o644)
+}
+
+// cgroupBase is a directory below which a cgroup with some controller
+// can be made.
+type cgroupBase struct {
+	dir string
+	v2  bool
+}
+
+// cgroupBases lists where a cgroup with controller may be made: for each
+// mounted hierarchy that has it (v2 first), the caller's own cgroup, then
+// the hierarchy's root.
+func cgroupBases(controller string) []cgroupBase {
+	own := ownCgroups()
+	var bases []cgroupBase
+	for _, m := range cgroupMounts() {
+		if !m.v2 && !m.controllers[controller] {
+			continue
+		}
+		key := controller
+		if m.v2 {
+			key = ""
+		}
+		p, ok := own[key]
+		var dirs []string
+		if rel, in := strings.CutPrefix(p, m.root); ok && in {
+			dirs = append(dirs, filepath.Join(m.dir, rel))
+		}
+		dirs = append(dirs, m.dir)
+		for i, d := range dirs {
+			if i > 0 && d == dirs[0] {
+				continue
+			}
+			if m.v2 && !hasV2Controller(d, controller) {
+				continue
+			}
+			bases = append(bases, cgroupBase{dir: d, v2: m.v2})
+		}
+	}
+	return bases
+}
+
+// hasV2Controller says whether dir's children get controller.
+func hasV2Controller(dir, controller string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	return err == nil && strings.Contains(" "+strings.TrimSpace(string(b))+" ", " "+controller+" ")
+}
+
+type cgroupMount struct {
+	dir         string // mount point
+	root        string // the cgroup path mounted there
+	v2          bool
+	controllers map[string]bool // v1
+}
+
+// cgroupMounts reads the mounted cgroup hierarchies, v2 first.
+func cgroupMounts() []cgroupMount {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var v1, v2 []cgroupMount
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
+		pre, post, ok := strings.Cut(s.Text(), " - ")
+		fields, tail := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(fields) < 5 || len(tail) < 3 {
+			continue
+		}
+		m := cgroupMount{dir: unescapeMount(fields[4]), root: unescapeMount(fields[3])}
+		switch tail[0] {
+		case "cgroup2":
+			m.v2 = true
+			v2 = append(v2, m)
+		case "cgroup":
+			m.controllers = map[string]bool{}
+			for _, o := range strings.Split(tail[2], ",") {
+				m.controllers[o] = true
+			}
+			v1 = append(v1, m)
+		}
+	}
+	return append(v2, v1...)
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	if u, err := strconv.Unquote(`"` + strings.ReplaceAll(s, `"`, `\"`) + `"`); err == nil {
+		return u
+	}
+	return s
+}
+
+// ownCgroups maps each v1 controller, and "" for v2, to the caller's
+// cgroup path.
+func ownCgroups() map[string]string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return nil
+	}
+	own := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		if f[0] == "0" && f[1] == "" {
+			own[""] = f[2]
+			continue
+		}
+		for _, c := range strings.Split(f[1], ",") {
+			own[c] = f[2]
+		}
+	}
+	return own
 }
 
 // cleanStaleCgroups removes the empty cgroups of bootchain processes that
@@ -103,4 +335,31 @@ func cleanStaleCgroups(base string) {
 		}
 		os.Remove(filepath.Join(base, e.Name())) // fails while not empty
 	}
+}
+
+// Enforced says how Run enforces the memory and process limits on this
+// machine, for this user: a cgroup ("cgroup v1 memory") or an rlimit
+// ("RLIMIT_AS").
+type Enforced struct {
+	Memory string
+	Pids   string
+}
+
+// Enforcement finds out how Run would enforce the limits here, by making
+// (and removing) a step's cgroups.
+func Enforcement() Enforced {
+	c := newStepCgroup(DefaultLimits)
+	defer c.remove()
+	return c.enforced()
+}
+
+func (c *stepCgroup) enforced() Enforced {
+	e := Enforced{Memory: c.memBy, Pids: c.pidsBy}
+	if e.Memory == "" {
+		e.Memory = byRlimitAS
+	}
+	if e.Pids == "" {
+		e.Pids = byRlimitNproc
+	}
+	return e
 }

@@ -119,8 +119,9 @@ func stepInit() {
 		fail(initReport{Op: "exec", Path: cfg.Argv[0], Exists: statErr == nil}, err)
 	}
 	var ws syscall.WaitStatus
+	var ru syscall.Rusage
 	for {
-		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		_, err := syscall.Wait4(pid, &ws, 0, &ru)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -133,7 +134,7 @@ func stepInit() {
 	}
 	// The step was pid 1 of its own pid namespace: every process it left
 	// died with it, and nothing writes to the root any more.
-	r := initReport{Done: true, Code: ws.ExitStatus()}
+	r := initReport{Done: true, Code: ws.ExitStatus(), MaxRSS: ru.Maxrss << 10}
 	if ws.Signaled() {
 		r.Code, r.Signal = -1, int(ws.Signal())
 	}
@@ -171,7 +172,7 @@ func startStep(cfg initConfig) (int, error) {
 	pid, err := syscall.ForkExec(cfg.Argv[0], cfg.Argv, attr)
 	if err == syscall.EPERM {
 		// No ptrace here: the limits go on init too, and so on the step.
-		if err := setLimits(0, cfg.Limits); err != nil {
+		if err := setLimits(0, cfg); err != nil {
 			return 0, err
 		}
 		attr.Sys.Ptrace = false
@@ -185,7 +186,7 @@ func startStep(cfg initConfig) (int, error) {
 		syscall.Kill(pid, syscall.SIGKILL)
 		return 0, fmt.Errorf("step did not stop at exec: %v", err)
 	}
-	if err := setLimits(pid, cfg.Limits); err != nil {
+	if err := setLimits(pid, cfg); err != nil {
 		syscall.Kill(pid, syscall.SIGKILL)
 		return 0, err
 	}
@@ -196,13 +197,20 @@ func startStep(cfg initConfig) (int, error) {
 	return pid, nil
 }
 
-// setLimits sets the memory and process limits of pid (0: init itself),
-// hard and soft, so that the step cannot raise them.
-func setLimits(pid int, l Limits) error {
-	for _, rl := range []struct {
+// setLimits sets the process limit of pid (0: init itself), and its
+// memory limit unless a cgroup bounds its memory, hard and soft, so that
+// the step cannot raise them. RLIMIT_NPROC is set even when a pids
+// cgroup holds the step: for a caller that is not root it binds too.
+func setLimits(pid int, cfg initConfig) error {
+	type rlim struct {
 		res int
 		n   uint64
-	}{{unix.RLIMIT_AS, uint64(l.Memory)}, {unix.RLIMIT_NPROC, uint64(l.Pids)}} {
+	}
+	rls := []rlim{{unix.RLIMIT_NPROC, uint64(cfg.Limits.Pids)}}
+	if cfg.MemoryRlimit {
+		rls = append(rls, rlim{unix.RLIMIT_AS, uint64(cfg.Limits.Memory)})
+	}
+	for _, rl := range rls {
 		lim := unix.Rlimit{Cur: rl.n, Max: rl.n}
 		if err := unix.Prlimit(pid, rl.res, &lim, nil); err != nil {
 			return fmt.Errorf("setting limit %d: %w", rl.res, err)

@@ -74,11 +74,18 @@ type Limits struct {
 	// root, copied in before and back out after. A step that fills it
 	// fails with a *LimitError.
 	RootSize int64
-	// Memory bounds the address space of each of the step's processes,
-	// in bytes (RLIMIT_AS): an allocation beyond it fails.
+	// Memory bounds the memory the step may use, in bytes. Where a
+	// memory cgroup can be made (see Enforcement) it bounds all of the
+	// step's processes together and the files in its root (a tmpfs is
+	// memory), and a step that reaches it fails with a *LimitError;
+	// elsewhere it bounds the address space of each process (RLIMIT_AS),
+	// and a failed step whose peak or output shows it reached the limit
+	// fails with a *LimitError.
 	Memory int64
-	// Pids bounds the processes and threads the step's user may have
-	// (RLIMIT_NPROC): a fork beyond it fails with EAGAIN.
+	// Pids bounds the processes and threads of the step: a fork beyond
+	// it fails with EAGAIN. A pids cgroup holds the step where one can be
+	// made (and the step then fails with a *LimitError); RLIMIT_NPROC
+	// is set too, which binds users other than root.
 	Pids int
 }
 
@@ -100,10 +107,14 @@ func (l Limits) Or(d Limits) Limits {
 	return l
 }
 
-// String says the limits as a person reads them.
-func (l Limits) String() string {
-	return fmt.Sprintf("root %s (tmpfs), memory %s per process (RLIMIT_AS), %d processes and threads (RLIMIT_NPROC)",
-		MiB(l.RootSize), MiB(l.Memory), l.Pids)
+// Describe says the limits as a person reads them, with how e enforces
+// them.
+func (l Limits) Describe(e Enforced) string {
+	mem := MiB(l.Memory) + " (" + e.Memory + ")"
+	if e.Memory == byRlimitAS {
+		mem = MiB(l.Memory) + " per process (" + e.Memory + ")"
+	}
+	return fmt.Sprintf("root %s (tmpfs), memory %s, %d processes and threads (%s)", MiB(l.RootSize), mem, l.Pids, e.Pids)
 }
 
 // MiB writes a size in bytes in MiB.
@@ -117,6 +128,9 @@ type LimitError struct {
 	Limit string // "root size"
 	Value string // the limit, e.g. "4096 MiB"
 	Err   error  // how the step ended (an *ExitError), or nil
+	// Note says how the limit was found to be reached, where the
+	// kernel does not say (RLIMIT_AS).
+	Note string
 }
 
 func (e *LimitError) Error() string {
@@ -124,6 +138,9 @@ func (e *LimitError) Error() string {
 	var ee *ExitError
 	if errors.As(e.Err, &ee) {
 		s += "; " + strings.TrimPrefix(ee.Error(), "sandbox: "+e.Argv0+": ")
+	}
+	if e.Note != "" {
+		s += "; " + e.Note
 	}
 	return s
 }
@@ -211,6 +228,9 @@ type initConfig struct {
 	// Check makes init stop after entering the root (Available).
 	Check  bool
 	Limits Limits
+	// MemoryRlimit: no memory cgroup holds the step, so RLIMIT_AS
+	// bounds it.
+	MemoryRlimit bool
 }
 
 // initReport is what init sends back when it fails before the exec.
@@ -228,7 +248,8 @@ type initReport struct {
 	RootFull bool  // the root's tmpfs was full
 	RootUsed int64 // bytes used in the root's tmpfs
 	CopyOut  string
-	NoSpace  bool // CopyOut failed for want of space
+	NoSpace  bool  // CopyOut failed for want of space
+	MaxRSS   int64 // the step's peak resident size, bytes (getrusage)
 }
 
 const (
@@ -276,11 +297,6 @@ func run(ctx context.Context, cfg Config, check bool) (runErr error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("sandbox: %s: %w", cfg.Argv[0], err)
 	}
-	payload, err := json.Marshal(ic)
-	if err != nil {
-		return &StartError{Op: "config", Root: cfg.Root, Err: err}
-	}
-
 	configR, configW, err := os.Pipe()
 	if err != nil {
 		return &StartError{Op: "namespaces", Err: err}
@@ -294,9 +310,17 @@ func run(ctx context.Context, cfg Config, check bool) (runErr error) {
 	defer reportR.Close()
 	defer reportW.Close()
 
-	stderr := cfg.Stderr
+	stdout, stderr := cfg.Stdout, cfg.Stderr
 	if stderr == nil {
-		stderr = cfg.Stdout
+		stderr = stdout
+	}
+	cg := newStepCgroup(ic.Limits)
+	defer cg.remove()
+	// Under RLIMIT_AS alone, what the step says is the best evidence
+	// that it ran out of memory: keep the end of it.
+	var tail *tailWriter
+	if cg.memDir == "" {
+		stdout, stderr, tail = keepTail(stdout, stderr)
 	}
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/exe",
@@ -304,7 +328,7 @@ func run(ctx context.Context, cfg Config, check bool) (runErr error) {
 		Env:        []string{},
 		Dir:        "/",
 		Stdin:      nil, // /dev/null
-		Stdout:     cfg.Stdout,
+		Stdout:     stdout,
 		Stderr:     stderr,
 		ExtraFiles: []*os.File{configR, reportW}, // fds 3 and 4
 		SysProcAttr: &syscall.SysProcAttr{
@@ -328,21 +352,28 @@ func run(ctx context.Context, cfg Config, check bool) (runErr error) {
 	}
 	configR.Close()
 	reportW.Close()
-	// init waits for its configuration: it is in the cgroup before it
-	// or the step can fork.
-	if cg := newPidsCgroup(ic.Limits.Pids); cg != nil {
-		defer cg.remove()
-		if cg.add(cmd.Process.Pid) == nil {
-			defer func() {
-				if cg.hit() {
-					var lim *LimitError
-					if errors.As(runErr, &lim) {
-						return
-					}
-					runErr = &LimitError{Argv0: cfg.Argv[0], Limit: "pids", Value: strconv.Itoa(ic.Limits.Pids), Err: runErr}
-				}
-			}()
-		}
+	// init waits for its configuration: it is in the step's cgroups
+	// before it or the step can fork or allocate.
+	if cg.add(cmd.Process.Pid) == nil {
+		defer func() {
+			var lim *LimitError
+			if runErr == nil || errors.As(runErr, &lim) {
+				return
+			}
+			switch {
+			case cg.memoryHit():
+				runErr = &LimitError{Argv0: cfg.Argv[0], Limit: "memory", Value: MiB(ic.Limits.Memory) + ", " + cg.memBy, Err: runErr}
+			case cg.pidsHit():
+				runErr = &LimitError{Argv0: cfg.Argv[0], Limit: "pids", Value: strconv.Itoa(ic.Limits.Pids) + ", " + cg.pidsBy, Err: runErr}
+			}
+		}()
+	}
+	ic.MemoryRlimit = cg.memDir == ""
+	payload, err := json.Marshal(ic)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return &StartError{Op: "config", Root: cfg.Root, Err: err}
 	}
 
 	go func() {
@@ -382,7 +413,7 @@ func run(ctx context.Context, cfg Config, check bool) (runErr error) {
 	}
 
 	if rep := <-reported; len(rep) > 0 {
-		return reportError(cfg, ic.Limits, rep)
+		return reportError(cfg, ic, rep, tail)
 	}
 	if waitErr == nil {
 		return nil
@@ -467,7 +498,8 @@ func namespaceHint() string {
 
 // reportError turns init's report into how the step ended, or a
 // *StartError.
-func reportError(cfg Config, lim Limits, rep []byte) error {
+func reportError(cfg Config, ic initConfig, rep []byte, tail *tailWriter) error {
+	lim := ic.Limits
 	var r initReport
 	if err := json.Unmarshal(bytes.TrimSpace(rep), &r); err != nil {
 		return &StartError{Op: "namespaces", Root: cfg.Root, Err: fmt.Errorf("unreadable report from sandbox init: %q", rep)}
@@ -483,6 +515,10 @@ func reportError(cfg Config, lim Limits, rep []byte) error {
 		if r.RootFull {
 			// Even a step that exits 0 may have lost a write.
 			err = &LimitError{Argv0: cfg.Argv[0], Limit: "root size", Value: MiB(lim.RootSize), Err: err}
+		} else if err != nil && ic.MemoryRlimit {
+			if why := rlimitASHit(lim.Memory, r.MaxRSS, tail); why != "" {
+				err = &LimitError{Argv0: cfg.Argv[0], Limit: "memory", Value: MiB(lim.Memory) + " per process, " + byRlimitAS, Err: err, Note: why}
+			}
 		}
 		if r.CopyOut != "" {
 			var cause error = errors.New(r.CopyOut)

@@ -639,10 +639,18 @@ func TestParentKilled(t *testing.T) {
 	var pids []int
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if pids = leftovers(token); len(pids) == 0 {
-			return
+			break
 		}
 	}
-	t.Fatalf("processes left after their caller was killed: %v\nhelper stderr: %s", pids, stderr.String())
+	if len(pids) > 0 {
+		t.Fatalf("processes left after their caller was killed: %v\nhelper stderr: %s", pids, stderr.String())
+	}
+	// SIGKILL ran no cleanup in the helper: the next step's cgroups
+	// remove the helper's.
+	sandbox.Enforcement()
+	if left := cgroupsOf(helper.Process.Pid); len(left) > 0 {
+		t.Errorf("cgroups of a killed caller left after the next run: %v", left)
+	}
 }
 
 func TestAvailable(t *testing.T) {
@@ -713,6 +721,31 @@ func asNobody(cmd *exec.Cmd) {
 	cmd.Dir = "/"
 }
 
+// leftCgroups lists the step cgroups of this process still in the
+// mounted hierarchies.
+func leftCgroups() []string { return cgroupsOf(os.Getpid()) }
+
+// cgroupsOf lists the step cgroups of process pid in the mounted
+// hierarchies.
+func cgroupsOf(pid int) []string {
+	var left []string
+	prefix := fmt.Sprintf("bootchain-step-%d-", pid)
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if strings.HasPrefix(d.Name(), prefix) {
+			left = append(left, p)
+			return filepath.SkipDir
+		}
+		if strings.Count(p, "/") > 6 {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return left
+}
+
 // TestLimits: a step that fills its root, forks without end or maps more
 // memory than allowed fails, and a full root is named in the error; the
 // same steps pass within the defaults.
@@ -751,7 +784,7 @@ func TestLimits(t *testing.T) {
 		}
 		var le *sandbox.LimitError
 		if errors.As(err, &le) {
-			if !strings.Contains(err.Error(), "the step reached its pids limit (64)") {
+			if !strings.Contains(err.Error(), "the step reached its pids limit (64, cgroup v") {
 				t.Errorf("Run: %v; expected it to name the pids limit", err)
 			}
 		} else {
@@ -761,17 +794,50 @@ func TestLimits(t *testing.T) {
 			t.Errorf("20 processes within the default limit: %v", err)
 		}
 	})
-	t.Run("memory", func(t *testing.T) {
+	// A step that uses more memory than its limit fails with an error
+	// naming the limit and how it is enforced; one within it runs.
+	memory := []struct {
+		name     string
+		cgroup   bool
+		limit    int64
+		over     string // MiB the probe maps and uses
+		under    string
+		wantText string
+	}{
+		// The probe, its init and its root's files all count.
+		{name: "cgroup", cgroup: true, limit: 128 << 20, over: "512", under: "32",
+			wantText: "the step reached its memory limit (128 MiB, cgroup v"},
 		// Go's runtime itself reserves about 1.2 GiB of address space.
-		out, err := run(sandbox.Limits{Memory: 2 << 30}, "alloc", "1024")
-		var ee *sandbox.ExitError
-		if !errors.As(err, &ee) || ee.Code != 3 || !strings.Contains(out, "cannot allocate memory") {
-			t.Fatalf("Run: %v; expected a 1 GiB mapping to fail under a 2 GiB limit\n%s", err, out)
-		}
-		if _, err := run(sandbox.Limits{}, "alloc", "1024"); err != nil {
-			t.Errorf("1 GiB mapping within the default limit: %v", err)
-		}
-	})
+		{name: "RLIMIT_AS", limit: 2 << 30, over: "1024", under: "32",
+			wantText: "the step reached its memory limit (2048 MiB per process, RLIMIT_AS); exited with status 3; its output reports a failed allocation"},
+	}
+	for _, tc := range memory {
+		t.Run("memory "+tc.name, func(t *testing.T) {
+			defer sandbox.UseMemoryCgroups(tc.cgroup)()
+			by := sandbox.Enforcement().Memory
+			if tc.cgroup && by == "RLIMIT_AS" {
+				t.Skipf("no memory cgroup can be made here (no memory controller, or no permission to make a cgroup); RLIMIT_AS stands in")
+			}
+			if !tc.cgroup && by != "RLIMIT_AS" {
+				t.Fatalf("Enforcement().Memory = %q with memory cgroups off; expected RLIMIT_AS", by)
+			}
+			out, err := run(sandbox.Limits{Memory: tc.limit}, "alloc", tc.over)
+			var le *sandbox.LimitError
+			if !errors.As(err, &le) || le.Limit != "memory" || !strings.Contains(err.Error(), tc.wantText) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("Run: %v (%T); expected one line containing %q\n%s", err, err, tc.wantText, out)
+			}
+			t.Logf("over the limit: %v", err)
+			if tc.cgroup && !strings.Contains(err.Error(), by+")") {
+				t.Errorf("Run: %v; expected it to name %s", err, by)
+			}
+			if out, err := run(sandbox.Limits{Memory: tc.limit}, "alloc", tc.under); err != nil || out != "used "+tc.under+" MiB\n" {
+				t.Errorf("%s MiB under a %s limit: %v\n%s", tc.under, sandbox.MiB(tc.limit), err, out)
+			}
+			if left := leftCgroups(); len(left) > 0 {
+				t.Errorf("cgroups left after the runs: %v", left)
+			}
+		})
+	}
 	t.Run("written files are plain", func(t *testing.T) {
 		root := newRoot(t, "", "amd64")
 		if err := sandbox.Run(context.Background(), sandbox.Config{Root: root, Argv: []string{"/bin/probe", "mkfifo", "/work/fifo"}, Timeout: time.Minute}); err != nil {

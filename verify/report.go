@@ -70,9 +70,17 @@ type Report struct {
 
 // Limits are what a step of the sandbox backend may use (sandbox.Limits).
 type Limits struct {
-	RootBytes   int64 `json:"root_bytes"`   // size of the tmpfs the step runs in
-	MemoryBytes int64 `json:"memory_bytes"` // address space of each process (RLIMIT_AS)
-	Pids        int   `json:"pids"`         // processes and threads (pids cgroup where bootchain may make one, RLIMIT_NPROC)
+	RootBytes int64 `json:"root_bytes"` // size of the tmpfs the step runs in
+	// MemoryBytes bounds the step's memory, its root's files included,
+	// with a memory cgroup, or each process's address space with
+	// RLIMIT_AS; MemoryBy says which ("cgroup v2 memory", "cgroup v1
+	// memory", "RLIMIT_AS").
+	MemoryBytes int64  `json:"memory_bytes"`
+	MemoryBy    string `json:"memory_by"`
+	// Pids bounds the step's processes and threads; PidsBy says how
+	// ("cgroup v2 pids", "cgroup v1 pids", "RLIMIT_NPROC").
+	Pids   int    `json:"pids"`
+	PidsBy string `json:"pids_by"`
 }
 
 // What chose Report.Until.

@@ -150,14 +150,20 @@ func main() {
 			}
 		}
 	case "alloc":
-		// args: n: map n MiB of memory; exit 3 when it fails.
+		// args: n: map n MiB of memory and use every page of it; exit 3
+		// when the mapping fails.
 		need(args, 1)
 		n, err := strconv.Atoi(args[0])
 		check(err)
-		if _, err := syscall.Mmap(-1, 0, n<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON); err != nil {
+		m, err := syscall.Mmap(-1, 0, n<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+		if err != nil {
 			fmt.Printf("mmap %d MiB: %v\n", n, err)
 			os.Exit(3)
 		}
+		for i := 0; i < len(m); i += 4096 {
+			m[i] = 1
+		}
+		fmt.Printf("used %d MiB\n", n)
 	case "bytes":
 		// args: n, path: write n bytes one write(2) each, then read them
 		// back one read(2) each, like the stage0 tools do.
@@ -224,6 +230,6 @@ func check(err error) {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: probe pid|id|env|args|cwd|uname|umask|stdin|fds|read PATH|escape PATH|net ADDR|mknod PATH|write PATH TEXT|exit N|spawn TOKEN sleep|exit|sleep TOKEN|bytes N PATH")
+	fmt.Fprintln(os.Stderr, "usage: probe pid|id|env|args|cwd|uname|umask|stdin|fds|read PATH|escape PATH|net ADDR|mknod PATH|write PATH TEXT|exit N|spawn TOKEN sleep|exit|sleep TOKEN|bytes N PATH|alloc MIB")
 	os.Exit(2)
 }
