@@ -22,6 +22,9 @@ var liveBootstrapTools = []struct {
 	{"/usr/bin/make", "aa57178c15d44020d30cc893a5cf75278a38a801361f0373cf17600cf534c73c", "make", ""},
 	// patch-2.5.9.checksums
 	{"/usr/bin/patch", "0ad4338d5aaf61d126984508172e731da3162fea3d46b9fb34b2dc71beb96a1c", "patch", ""},
+	// gzip-1.2.4.checksums
+	{"/usr/bin/gzip", "6608aee8c4a8fdb0945e8b7b0a6f9fe3ca5336394bbcbc564879971e0129a6f1", "gzip",
+		"substituted source: the release's getopt.c and getopt.h are in no reachable history, so make 3.82's are linked in"},
 }
 
 // TestLiveBootstrapTools holds the x86 chain's pins for the tools built
