@@ -528,7 +528,7 @@ func (r *run) openSources(ctx context.Context, st chain.Step) error {
 			r.state[rp] = fileState{got, "source " + u}
 		}
 		r.opened[u] = true
-		r.report.Sources = append(r.report.Sources, sourceReport(*src, r.opts.Sources[u]))
+		r.report.Sources = append(r.report.Sources, sourceReport(*src, r.opts.Sources[u], t.Form))
 		r.log.WithFields(logrus.Fields{"step": st.Name, "source": u, "files": len(src.Files), "from": t.Root}).Info("source verified")
 	}
 	return nil
@@ -859,10 +859,11 @@ func (e *PendingError) Error() string {
 }
 
 // sourceReport says how src entered the run: supplied is the path given
-// with --source, if any. Only an archive given with --source is read again
-// here, to name its digest; a cached archive's is its pin, checked when it
-// was fetched or imported.
-func sourceReport(src chain.Source, supplied string) verify.SourceReport {
+// with --source, if any, and cachedForm what the cache says its files came
+// from. Only an archive given with --source is read again here, to name
+// its digest; a cached archive's is its pin, checked when it was fetched
+// or imported.
+func sourceReport(src chain.Source, supplied, cachedForm string) verify.SourceReport {
 	h := sha256.New()
 	for _, p := range chain.SortedPaths(src.Files) {
 		fmt.Fprintf(h, "%s  %s\n", src.Files[p], p)
@@ -879,8 +880,12 @@ func sourceReport(src chain.Source, supplied string) verify.SourceReport {
 		}
 	case src.Local != nil:
 		sr.From, sr.Form = "chain", verify.FormTree
-	default:
+	case cachedForm == verify.FormArchive:
 		sr.From, sr.Form, sr.ArchiveSHA256 = "cache", verify.FormArchive, src.ArchiveSHA256
+	case cachedForm == verify.FormTree:
+		sr.From, sr.Form = "cache", verify.FormTree
+	default:
+		sr.From, sr.Form = "cache", verify.FormUnknown
 	}
 	return sr
 }

@@ -146,7 +146,7 @@ func checkArchive(ctx context.Context, src chain.Source, name, sum, cacheDir str
 		}
 		return nil
 	}
-	return installFresh(ctx, src, unpackDir(src, cacheDir), func(tmp string) error {
+	return installFresh(ctx, src, unpackDir(src, cacheDir), verify.FormArchive, func(tmp string) error {
 		return unpack(ctx, src, name, tmp)
 	})
 }

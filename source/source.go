@@ -39,6 +39,10 @@ import (
 type Tree struct {
 	Source chain.Source
 	Root   string // host directory holding the pinned files at their paths
+	// Form is how the files entered the cache: verify.FormArchive (an
+	// archive unpacked) or verify.FormTree (a directory's files copied),
+	// "" when the cache does not say (made by an older bootchain).
+	Form string
 }
 
 // Path returns the host path of the pinned file p (slash-separated).
@@ -142,12 +146,12 @@ func Open(ctx context.Context, src chain.Source, supplied, cacheDir string) (*Tr
 	}
 	if src.Local != nil {
 		dest := unpackDir(src, cacheDir)
-		if err := installFresh(ctx, src, dest, func(tmp string) error {
+		if err := installFresh(ctx, src, dest, verify.FormTree, func(tmp string) error {
 			return copyLocal(ctx, src, tmp)
 		}); err != nil {
 			return nil, err
 		}
-		return &Tree{Source: src, Root: dest}, nil
+		return &Tree{Source: src, Root: dest, Form: verify.FormTree}, nil
 	}
 	dest := unpackDir(src, cacheDir)
 	if _, err := os.Stat(dest); err == nil {
@@ -157,7 +161,7 @@ func Open(ctx context.Context, src chain.Source, supplied, cacheDir string) (*Tr
 		if err != nil {
 			return nil, err
 		}
-		return &Tree{Source: src, Root: dest}, nil
+		return &Tree{Source: src, Root: dest, Form: readForm(dest)}, nil
 	}
 	archive := ArchivePath(src, cacheDir)
 	if len(src.URLs) == 0 {
@@ -178,12 +182,12 @@ func Open(ctx context.Context, src chain.Source, supplied, cacheDir string) (*Tr
 				Meaning: "the cached archive is damaged or is not the pinned release; remove it and run bootchain fetch again"}
 		}
 	}
-	if err := installFresh(ctx, src, dest, func(tmp string) error {
+	if err := installFresh(ctx, src, dest, verify.FormArchive, func(tmp string) error {
 		return unpack(ctx, src, archive, tmp)
 	}); err != nil {
 		return nil, err
 	}
-	return &Tree{Source: src, Root: dest}, nil
+	return &Tree{Source: src, Root: dest, Form: readForm(dest)}, nil
 }
 
 func openSupplied(ctx context.Context, src chain.Source, supplied, cacheDir string) (*Tree, error) {
@@ -213,20 +217,20 @@ func openSupplied(ctx context.Context, src chain.Source, supplied, cacheDir stri
 		// Import the checked files into the cache, as an archive's are, so
 		// a later run without --source finds them there.
 		dest := unpackDir(src, cacheDir)
-		if err := installFresh(ctx, src, dest, func(tmp string) error {
+		if err := installFresh(ctx, src, dest, verify.FormTree, func(tmp string) error {
 			return copyTree(ctx, src, abs, tmp)
 		}); err != nil {
 			return nil, err
 		}
-		return &Tree{Source: src, Root: dest}, nil
+		return &Tree{Source: src, Root: dest, Form: verify.FormTree}, nil
 	}
 	dest := unpackDir(src, cacheDir)
-	if err := installFresh(ctx, src, dest, func(tmp string) error {
+	if err := installFresh(ctx, src, dest, verify.FormArchive, func(tmp string) error {
 		return unpack(ctx, src, supplied, tmp)
 	}); err != nil {
 		return nil, err
 	}
-	return &Tree{Source: src, Root: dest}, nil
+	return &Tree{Source: src, Root: dest, Form: verify.FormArchive}, nil
 }
 
 func versionOr(src chain.Source) string {
@@ -273,7 +277,11 @@ func checkDir(ctx context.Context, src chain.Source, dir string, explain func(*v
 // on the parent directory serialises installs of the same source, so any
 // temporary directory found while holding it was left by a killed run and
 // is removed.
-func installFresh(ctx context.Context, src chain.Source, dest string, fill func(tmp string) error) error {
+//
+// form (verify.FormArchive or verify.FormTree) is recorded beside dest
+// when the fresh copy is installed, so a later run can say what the cached
+// files came from.
+func installFresh(ctx context.Context, src chain.Source, dest, form string, fill func(tmp string) error) error {
 	parent := filepath.Dir(dest)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("source %s: %w", src.Name, err)
@@ -296,7 +304,7 @@ func installFresh(ctx context.Context, src chain.Source, dest string, fill func(
 		return fmt.Errorf("source %s: %w", src.Name, err)
 	}
 	if err := os.Rename(tmp, dest); err == nil {
-		return syncDir(parent)
+		return writeForm(src, dest, form)
 	}
 	// dest exists. Keep it if it is sound, else swap the fresh copy in.
 	if checkDir(ctx, src, dest, func(*verify.MismatchError) {}) == nil {
@@ -310,7 +318,40 @@ func installFresh(ctx context.Context, src chain.Source, dest string, fill func(
 	if err := os.Rename(tmp, dest); err != nil {
 		return fmt.Errorf("source %s: replace %s: %w", src.Name, dest, err)
 	}
-	return syncDir(parent)
+	return writeForm(src, dest, form)
+}
+
+// formFile is where the form of the cached files in dir is recorded.
+func formFile(dir string) string { return dir + ".form" }
+
+// writeForm records form for dest (atomically) and syncs dest's parent.
+func writeForm(src chain.Source, dest, form string) error {
+	tmp := filepath.Join(filepath.Dir(dest), ".tmp-form-"+filepath.Base(dest))
+	if _, err := writeFile(tmp, strings.NewReader(form+"\n"), 0o644); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	if err := os.Rename(tmp, formFile(dest)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("source %s: %w", src.Name, err)
+	}
+	return syncDir(filepath.Dir(dest))
+}
+
+// readForm returns the form recorded for the cached files in dir, or ""
+// when none is (or it is not one bootchain writes).
+func readForm(dir string) string {
+	f, err := verify.OpenRegular(formFile(dir))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 64))
+	switch form := strings.TrimSpace(string(b)); form {
+	case verify.FormArchive, verify.FormTree:
+		return form
+	}
+	return ""
 }
 
 // cleanTemps removes the temporary directories a killed run left in dir.

@@ -89,6 +89,16 @@ func TestOpenRepackedAndCheckout(t *testing.T) {
 	if err != nil || again.Root != tree.Root {
 		t.Fatalf("Open without the checkout = %v, %v; want the cached copy", again, err)
 	}
+	if tree.Form != verify.FormTree || again.Form != verify.FormTree {
+		t.Errorf("forms of a checkout and of its cached copy: %q, %q; expected %q: the cache says what its files came from", tree.Form, again.Form, verify.FormTree)
+	}
+	// A cache that does not say (an older bootchain's) is not guessed at.
+	os.Remove(again.Root + ".form")
+	if again, err := Open(context.Background(), src, "", cache); err != nil {
+		t.Errorf("Open of a cache without its form: %v", err)
+	} else if again.Form != "" {
+		t.Errorf("Open of a cache without its form: form %q; expected none", again.Form)
+	}
 }
 
 func TestOpenCheckoutMismatch(t *testing.T) {
@@ -295,8 +305,12 @@ func TestOpenFromCache(t *testing.T) {
 	// The second Open uses the unpacked files and re-checks them: a flipped
 	// byte there stops it.
 	os.Remove(ArchivePath(src, cache))
-	if _, err := Open(context.Background(), src, "", cache); err != nil {
+	again, err := Open(context.Background(), src, "", cache)
+	if err != nil {
 		t.Fatalf("second Open: %v", err)
+	}
+	if tree.Form != verify.FormArchive || again.Form != verify.FormArchive {
+		t.Errorf("forms of an unpacked archive and of its cached copy: %q, %q; expected %q", tree.Form, again.Form, verify.FormArchive)
 	}
 	os.WriteFile(tree.Path("x86/hex0_x86.hex0"), []byte("hex0 sourcE\n"), 0o644)
 	_, err = Open(context.Background(), src, "", cache)

@@ -106,13 +106,16 @@ type Tool struct {
 const (
 	FormArchive = "archive" // a release archive, unpacked and checked file by file
 	FormTree    = "tree"    // an unpacked directory, checked in place
+	// FormUnknown: the files came from a cache made by a bootchain that
+	// did not record their form.
+	FormUnknown = "unknown"
 )
 
 // SourceReport is how one source entered the run.
 type SourceReport struct {
 	Name    string `json:"name"`
 	Version string `json:"version,omitempty"`
-	Form    string `json:"form"` // FormArchive or FormTree
+	Form    string `json:"form"` // FormArchive, FormTree or FormUnknown
 	// From is where it came from: "--source" (given on the command line),
 	// "cache" (fetched or imported earlier) or "chain" (a local source
 	// shipped with the chain).
