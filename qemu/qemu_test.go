@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -746,6 +747,87 @@ func TestParseStatCPU(t *testing.T) {
 	// This process is real: its CPU time is readable and not negative.
 	if d, err := processCPU(os.Getpid()); err != nil || d < 0 {
 		t.Errorf("processCPU(self) = %v, %v", d, err)
+	}
+}
+
+// TestRunnable: a thread that computes counts as working however loaded
+// the host (it is on a CPU or waiting for one the whole time), and one
+// that sleeps does not.
+func TestRunnable(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name        string
+		before, now map[string]time.Duration
+		wall        time.Duration
+		want        bool
+	}{
+		{"one thread busy", map[string]time.Duration{"1": 0, "2": 5 * ms}, map[string]time.Duration{"1": 10 * ms, "2": 700 * ms}, time.Second, true},
+		{"threads asleep", map[string]time.Duration{"1": 0, "2": 5 * ms}, map[string]time.Duration{"1": 10 * ms, "2": 300 * ms}, time.Second, false},
+		{"a new thread", map[string]time.Duration{"1": 0}, map[string]time.Duration{"1": 0, "3": 900 * ms}, time.Second, false},
+		{"no earlier sample", nil, map[string]time.Duration{"1": 900 * ms}, time.Second, false},
+		{"no wall time", map[string]time.Duration{"1": 0}, map[string]time.Duration{"1": 900 * ms}, 0, false},
+	} {
+		if got := runnable(tc.before, tc.now, tc.wall); got != tc.want {
+			t.Errorf("%s: runnable = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		line string
+		want time.Duration
+		err  bool
+	}{
+		{"180955410 589077557 837\n", 770032967, false},
+		{"0 3998340 1\n", 3998340, false},
+		{"12\n", 0, true},
+		{"a b c\n", 0, true},
+	} {
+		got, err := parseSchedstat([]byte(tc.line))
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("parseSchedstat(%q) = %v, %v; want %v, error %v", tc.line, got, err, tc.want, tc.err)
+		}
+	}
+
+	// Real threads: this process with one thread spinning, and a sleeper.
+	sample := func(pid int) map[string]time.Duration {
+		t.Helper()
+		m, err := threadsRunnable(pid)
+		if err != nil {
+			t.Skipf("no schedstat here (%v): the CPU time criterion stands alone", err)
+		}
+		return m
+	}
+	stop := make(chan struct{})
+	spinning := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		close(spinning)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	<-spinning
+	before, start := sample(os.Getpid()), time.Now()
+	time.Sleep(300 * time.Millisecond)
+	now, wall := sample(os.Getpid()), time.Since(start)
+	close(stop)
+	if !runnable(before, now, wall) {
+		t.Errorf("a spinning thread: not runnable over %v: %v -> %v", wall, before, now)
+	}
+	sleeper := exec.Command("sleep", "10")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	time.Sleep(50 * time.Millisecond)
+	before, start = sample(sleeper.Process.Pid), time.Now()
+	time.Sleep(300 * time.Millisecond)
+	now, wall = sample(sleeper.Process.Pid), time.Since(start)
+	if runnable(before, now, wall) {
+		t.Errorf("a sleeping process: runnable over %v: %v -> %v", wall, before, now)
 	}
 }
 

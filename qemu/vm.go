@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -356,6 +357,7 @@ func (vm *VM) supervise(ctx context.Context) {
 		tick = t.C
 	}
 	lastCPU, lastAt := time.Duration(-1), time.Now()
+	var lastThreads map[string]time.Duration
 	for {
 		select {
 		case <-vm.exited:
@@ -364,11 +366,20 @@ func (vm *VM) supervise(ctx context.Context) {
 			vm.stop(fmt.Errorf("qemu: stopped: %w", ctx.Err()))
 			return
 		case now := <-tick:
-			if cpu, err := processCPU(vm.cmd.Process.Pid); err == nil {
-				if computing(lastCPU, cpu, now.Sub(lastAt)) {
-					vm.touch() // silent, but working
-				}
-				lastCPU, lastAt = cpu, now
+			// Silent, but working: using CPU, or (on a loaded host)
+			// waiting for it.
+			pid, wall, busy := vm.cmd.Process.Pid, now.Sub(lastAt), false
+			if cpu, err := processCPU(pid); err == nil {
+				busy = computing(lastCPU, cpu, wall)
+				lastCPU = cpu
+			}
+			if th, err := threadsRunnable(pid); err == nil {
+				busy = busy || runnable(lastThreads, th, wall)
+				lastThreads = th
+			}
+			lastAt = now
+			if busy {
+				vm.touch()
 			}
 			if vm.held.Load() > 0 {
 				continue
@@ -389,6 +400,64 @@ func (vm *VM) supervise(ctx context.Context) {
 // host loaded twice over. before < 0 means there is no earlier sample.
 func computing(before, now, wall time.Duration) bool {
 	return before >= 0 && wall > 0 && now-before > wall/10
+}
+
+// threadsRunnable returns, for each thread of process pid, the time it
+// has spent on a CPU or runnable and waiting in a run queue for one, from
+// /proc/PID/task/TID/schedstat.
+func threadsRunnable(pid int) (map[string]time.Duration, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]time.Duration, len(tasks))
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && t.Name() == strconv.Itoa(pid) {
+				return nil, err // no schedstat in this kernel
+			}
+			continue // the thread ended
+		}
+		d, err := parseSchedstat(b)
+		if err != nil {
+			return nil, err
+		}
+		m[t.Name()] = d
+	}
+	return m, nil
+}
+
+// parseSchedstat reads a schedstat line, "ONCPU_NS RUNQUEUE_NS SLICES",
+// and returns the first two added.
+func parseSchedstat(b []byte) (time.Duration, error) {
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("qemu: schedstat: %d fields, expected 3", len(f))
+	}
+	run, err1 := strconv.ParseInt(f[0], 10, 64)
+	wait, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err1 != nil || err2 != nil || run < 0 || wait < 0 {
+		return 0, fmt.Errorf("qemu: schedstat: %q: expected two counts of nanoseconds", bytes.TrimSpace(b))
+	}
+	return time.Duration(run + wait), nil
+}
+
+// runnable reports whether one thread was on a CPU or waiting for one for
+// more than half of the wall time between the samples before and now. A
+// guest that computes keeps its vCPU thread so, however loaded the host
+// (it then waits for a CPU rather than using one); an idle guest's
+// threads sleep.
+func runnable(before, now map[string]time.Duration, wall time.Duration) bool {
+	if wall <= 0 {
+		return false
+	}
+	for tid, d := range now {
+		if b, ok := before[tid]; ok && d-b > wall/2 {
+			return true
+		}
+	}
+	return false
 }
 
 // clockTick is the unit of /proc/PID/stat's CPU times (USER_HZ, 100 on
