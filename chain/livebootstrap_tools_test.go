@@ -25,6 +25,9 @@ var liveBootstrapTools = []struct {
 	// gzip-1.2.4.checksums
 	{"/usr/bin/gzip", "6608aee8c4a8fdb0945e8b7b0a6f9fe3ca5336394bbcbc564879971e0129a6f1", "gzip",
 		"substituted source: the release's getopt.c and getopt.h are in no reachable history, so make 3.82's are linked in"},
+	// tar-1.12.checksums
+	{"/usr/bin/tar", "2186b01ab8d953222f15cab0d257f80215f4a17c53b30a5a7467b80e49c2cc34", "tar",
+		"substituted source: tar's history has 1.12's src/ but not its lib/, which comes from coreutils' history of the day before"},
 }
 
 // TestLiveBootstrapTools holds the x86 chain's pins for the tools built
