@@ -26,7 +26,7 @@ import (
 // can run them, run natively and compared with it.
 
 // hexSeedLimit is the largest size, in bytes, a hex0 seed may have.
-var hexSeedLimit = map[string]int{"x86": 181, "amd64": 229}
+var hexSeedLimit = map[string]int{"x86": 187, "amd64": 229} // x86: open, not creat, so builder-hex0 runs it
 
 // elfMachine is what each architecture's seeds must declare in their ELF
 // header: EI_CLASS and e_machine.
