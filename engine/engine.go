@@ -364,8 +364,8 @@ func (r *run) run(ctx context.Context) error {
 		return err
 	}
 	var failed *StepError
-	// The qemu backend runs every step in one guest boot (qemu.go).
-	gb, inGuest := r.backend.(*QEMUBackend)
+	// A boot backend runs every step in one boot (boot.go, qemu.go).
+	gb, inGuest := r.backend.(BootBackend)
 	if inGuest {
 		if failed, err = r.runGuest(ctx, gb, logs); err != nil {
 			return err

@@ -71,6 +71,19 @@ func (*QEMUBackend) RunStep(ctx context.Context, step chain.Step, root string, l
 	return fmt.Errorf("step %s: the qemu backend runs a whole chain in one guest (engine.Run), not single steps", step.Name)
 }
 
+// Boot implements BootBackend: qemu.RunSteps with the backend's options.
+func (b *QEMUBackend) Boot(ctx context.Context, g qemu.Guest, env BootEnv) error {
+	opts := b.options(env.CacheDir, env.Log, env.Console)
+	if env.Record != nil {
+		opts = append(opts, qemu.WithOnStart(func(vm *qemu.VM) { env.Record(vm.Accel(), vm.Kernel()) }))
+	}
+	_, err := qemu.RunSteps(ctx, g, env.Event, opts...)
+	return err
+}
+
+// UserConsole returns where --console shows the guest console.
+func (b *QEMUBackend) UserConsole() io.Writer { return b.Console }
+
 func (b *QEMUBackend) options(cacheDir string, log logrus.FieldLogger, console io.Writer) []qemu.Option {
 	o := []qemu.Option{qemu.WithLogger(log), qemu.WithConsole(console)}
 	if cacheDir != "" {
@@ -357,7 +370,7 @@ func guestToken(st chain.Step, what, tok string) error {
 // runGuest runs steps 0..r.last in one guest. It returns the failed step,
 // or an error that belongs to no step (QEMU or the kernel missing, a guest
 // that did not boot).
-func (r *run) runGuest(ctx context.Context, b *QEMUBackend, logs string) (*StepError, error) {
+func (r *run) runGuest(ctx context.Context, b BootBackend, logs string) (*StepError, error) {
 	began := time.Now()
 	p, err := r.planGuest(ctx)
 	var pe *planError
@@ -390,10 +403,12 @@ func (r *run) runGuest(ctx context.Context, b *QEMUBackend, logs string) (*StepE
 		return nil, fmt.Errorf("guest console log: %w", err)
 	}
 	defer console.Close()
-	g := &guestRun{ctx: ctx, r: r, p: p, logs: logs, began: began, cur: -1, console: console, user: b.Console}
+	g := &guestRun{ctx: ctx, r: r, p: p, logs: logs, began: began, cur: -1, console: console}
+	if uc, ok := b.(userConsoler); ok {
+		g.user = uc.UserConsole()
+	}
 	r.log.WithFields(logrus.Fields{"steps": r.last + 1, "files": len(p.guest.Files)}).Info("booting the guest")
-	qopts := append(b.options(r.cache, r.log, g), qemu.WithOnStart(r.recordVM))
-	_, runErr := qemu.RunSteps(ctx, p.guest, g.event, qopts...)
+	runErr := b.Boot(ctx, p.guest, BootEnv{Event: g.event, Console: g, Log: r.log, CacheDir: r.cache, Record: r.recordVM})
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.flushUser()
@@ -638,6 +653,9 @@ func (g *guestRun) event(e qemu.Event) error {
 			}
 		}
 		rep.Seconds = time.Since(g.start).Seconds()
+		if e.Result != nil && e.Result.Duration > 0 {
+			rep.Seconds = e.Result.Duration.Seconds() // as the guest's backend measured it
+		}
 		r.log.WithFields(logrus.Fields{"step": st.Name, "seconds": fmt.Sprintf("%.2f", rep.Seconds)}).Info(msg)
 		e := g.ev(i)
 		e.Kind, e.Status, e.Seconds = EventEnd, rep.Status, rep.Seconds
@@ -796,12 +814,16 @@ func (g *guestRun) checkEvent(e qemu.Event) error {
 }
 
 // recordVM notes in the report what the guest runs with: the accelerator
-// and the kernel image's SHA-256 (an attestation names both).
-func (r *run) recordVM(vm *qemu.VM) {
-	r.report.Accel = string(vm.Accel())
-	h, err := verify.File(vm.Kernel())
+// and the kernel image's SHA-256 (an attestation names both); a guest
+// booted without a kernel image (builder-hex0) names none.
+func (r *run) recordVM(accel qemu.Accel, kernel string) {
+	r.report.Accel = string(accel)
+	if kernel == "" {
+		return
+	}
+	h, err := verify.File(kernel)
 	if err != nil {
-		r.log.WithFields(logrus.Fields{"kernel": vm.Kernel(), "reason": err.Error()}).Warn("cannot hash the kernel image; the report will not name it")
+		r.log.WithFields(logrus.Fields{"kernel": kernel, "reason": err.Error()}).Warn("cannot hash the kernel image; the report will not name it")
 		return
 	}
 	r.report.KernelSHA256 = h
