@@ -2,10 +2,12 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/bootchain/bootchain/builderhex0"
 	"github.com/bootchain/bootchain/engine"
 	"github.com/bootchain/bootchain/qemu"
 )
@@ -41,6 +43,9 @@ func (q *qemuFlags) apply(fs *flag.FlagSet, b engine.Backend, console io.Writer)
 			set = append(set, "--"+f.Name)
 		}
 	})
+	if bh, ok := b.(*builderhex0.Backend); ok {
+		return q.applyBuilderHex0(fs, bh, console)
+	}
 	qb, ok := b.(*engine.QEMUBackend)
 	if !ok {
 		if len(set) > 0 {
@@ -72,4 +77,65 @@ func (q *qemuFlags) apply(fs *flag.FlagSet, b engine.Backend, console io.Writer)
 		qb.Console = console
 	}
 	return nil
+}
+
+// applyBuilderHex0 configures the builder-hex0 backend from the qemu
+// flags it shares: --qemu, --accel, --memory, --console, --idle-timeout.
+// It boots no kernel image and one CPU, so --kernel and --cpus are usage
+// errors.
+func (q *qemuFlags) applyBuilderHex0(fs *flag.FlagSet, b *builderhex0.Backend, console io.Writer) error {
+	var bad []string
+	memSet, idleSet := false, false
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "kernel", "cpus":
+			bad = append(bad, "--"+f.Name)
+		case "memory":
+			memSet = true
+		case "idle-timeout":
+			idleSet = true
+		}
+	})
+	if len(bad) > 0 {
+		return usagef("%s: %s: the builder-hex0 backend boots no kernel image and one CPU", fs.Name(), strings.Join(bad, ", "))
+	}
+	switch a := qemu.Accel(*q.accel); a {
+	case qemu.AccelAuto, qemu.AccelKVM, qemu.AccelTCG:
+		b.Accel = a
+	default:
+		return usagef("%s: --accel %s: expected auto, kvm or tcg", fs.Name(), *q.accel)
+	}
+	if memSet {
+		if *q.memory < builderhex0.MinMemoryMiB {
+			return usagef("%s: --memory %d: builder-hex0 needs at least %d (MiB): its memory map reaches 3 GiB", fs.Name(), *q.memory, builderhex0.MinMemoryMiB)
+		}
+		b.MemoryMiB = *q.memory
+	}
+	if *q.idle < 0 {
+		return usagef("%s: --idle-timeout %v: expected a duration of 0 or more", fs.Name(), *q.idle)
+	}
+	b.QEMU = *q.qemu
+	if idleSet {
+		b.IdleTimeout = *q.idle
+		if b.IdleTimeout == 0 {
+			b.IdleTimeout = -1 // never
+		}
+	}
+	if *q.console {
+		b.Console = console
+	}
+	return nil
+}
+
+// newBackend returns the backend called name: the engine's, or
+// builder-hex0 (its own package, which builds on the engine).
+func newBackend(name string) (engine.Backend, error) {
+	if name == builderhex0.BackendName {
+		return &builderhex0.Backend{}, nil
+	}
+	b, err := engine.NewBackend(name)
+	if err != nil {
+		return nil, fmt.Errorf("backend %q: expected one of: sandbox, qemu, %s", name, builderhex0.BackendName)
+	}
+	return b, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"github.com/bootchain/bootchain/builderhex0"
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/engine"
 	"github.com/bootchain/bootchain/source"
@@ -20,9 +21,9 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--from STEP] [--until STEP] [--work DIR] [--report FILE] [--attest FILE --key KEY] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
+	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu|builder-hex0] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--from STEP] [--until STEP] [--work DIR] [--report FILE] [--attest FILE --key KEY] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
 	rf := addRunFlags(fs, runHelp{
-		backend: "the `BACKEND` where steps run: sandbox (Linux namespaces) or qemu (one guest boot whose only userland is the seeds)",
+		backend: "the `BACKEND` where steps run: sandbox (Linux namespaces), qemu (one guest boot whose only userland is the seeds) or builder-hex0 (one boot of builder-hex0, a kernel written in hex0, under QEMU's BIOS: no Linux; its source: --source builder-hex0=DIR)",
 		until:   "stop after this `STEP`",
 		work:    "leave the final tree (upstream layout) and the step logs in this `DIR`",
 		report:  "write the JSON report to this `FILE`",
@@ -261,9 +262,16 @@ func (f *runFlags) load(cmd string, pos []string) (engine.Backend, *chain.Chain,
 	if len(pos) > 0 {
 		return nil, nil, usagef("%s: unexpected argument %q", cmd, pos[0])
 	}
-	backend, err := engine.NewBackend(*f.backend)
+	backend, err := newBackend(*f.backend)
 	if err != nil {
 		return nil, nil, usagef("%s: --%v", cmd, err)
+	}
+	if bh, ok := backend.(*builderhex0.Backend); ok {
+		// The kernel's source is the backend's, not the chain's.
+		if p, ok := f.sources[builderhex0.SourceName]; ok {
+			bh.Source = p
+			delete(f.sources, builderhex0.SourceName)
+		}
 	}
 	c, err := chain.Load(*f.chain)
 	if err != nil {

@@ -1,0 +1,102 @@
+package builderhex0_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bootchain/bootchain/builderhex0"
+	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/engine"
+	"github.com/bootchain/bootchain/qemu"
+	"github.com/bootchain/bootchain/source"
+	"github.com/bootchain/bootchain/verify"
+)
+
+// kernel returns builder-hex0's kernel for the tests: from the tree or
+// archive BOOTCHAIN_BUILDER_HEX0 names, else from bootchain's cache (where
+// any run with --source builder-hex0=PATH leaves it). Without either, or
+// without QEMU, the test is skipped with the reason.
+func kernel(t testing.TB) *builderhex0.Kernel {
+	t.Helper()
+	if _, err := qemu.FindQEMU(""); err != nil {
+		t.Skipf("cannot boot builder-hex0: %v", err)
+	}
+	cache, err := source.CacheDir()
+	if err != nil {
+		t.Skipf("no cache: %v", err)
+	}
+	k, err := builderhex0.LoadKernel(context.Background(), os.Getenv("BOOTCHAIN_BUILDER_HEX0"), cache)
+	if err != nil {
+		t.Skipf("builder-hex0's source (commit %s) is not at hand: set BOOTCHAIN_BUILDER_HEX0 to a checkout or run bootchain once with --source builder-hex0=DIR: %v", builderhex0.Commit[:12], err)
+	}
+	return &k
+}
+
+func fixture(t testing.TB, name string) *chain.Chain {
+	t.Helper()
+	c, err := chain.Load(filepath.Join("..", "testdata", "chains", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func opts(t testing.TB, c *chain.Chain, k *builderhex0.Kernel) engine.Options {
+	return engine.Options{
+		Chain: c, CacheDir: t.TempDir(), TempDir: t.TempDir(),
+		Backend: &builderhex0.Backend{Kernel: k, Accel: qemu.AccelTCG, IdleTimeout: time.Minute, TempDir: t.TempDir(), Console: debugConsole()},
+	}
+}
+
+// TestFixtureChain boots the offline fixture chain on builder-hex0: every
+// output must match its pin, as in the sandbox.
+func TestFixtureChain(t *testing.T) {
+	k := kernel(t)
+	c := fixture(t, "fixture")
+	rep, err := engine.Run(context.Background(), opts(t, c, k))
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	n := 0
+	for _, st := range rep.Steps {
+		if st.Status == verify.StatusNotRequested || st.Status == verify.StatusSkipped {
+			continue
+		}
+		if st.Status != verify.StatusOK {
+			t.Errorf("step %s: status %s", st.Name, st.Status)
+		}
+		for _, o := range st.Outputs {
+			n++
+			if !o.OK || o.SHA256 != o.Expected {
+				t.Errorf("step %s: %s: %s, expected %s", st.Name, o.Path, o.SHA256, o.Expected)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no outputs checked: %s", strings.Join(stepNames(rep), ", "))
+	}
+	if rep.Backend != builderhex0.BackendName || rep.KernelSHA256 != "" {
+		t.Errorf("report: backend %q kernel %q, expected builder-hex0 and no kernel image", rep.Backend, rep.KernelSHA256)
+	}
+}
+
+func stepNames(rep *verify.Report) []string {
+	var s []string
+	for _, st := range rep.Steps {
+		s = append(s, st.Name+"="+st.Status)
+	}
+	return s
+}
+
+// debugConsole shows the guest console when BOOTCHAIN_TEST_CONSOLE is set.
+func debugConsole() io.Writer {
+	if os.Getenv("BOOTCHAIN_TEST_CONSOLE") != "" {
+		return os.Stderr
+	}
+	return nil
+}

@@ -1,0 +1,104 @@
+package builderhex0
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/bootchain/bootchain/qemu"
+)
+
+var testGuest = qemu.Guest{Key: "test", Steps: []qemu.GuestStep{
+	{Name: "one", Argv: []string{"/bin/a"}, Outputs: []string{"out/a", "out/b"}},
+	{Name: "two", Argv: []string{"/bin/b"}, Outputs: []string{"out/c"}},
+}}
+
+// area builds a result area as the guest writes it, through step n, with
+// the given trailer.
+func area(g qemu.Guest, n int, trailer string, data map[string]string) []byte {
+	nonce := g.Nonce()
+	var b bytes.Buffer
+	b.Write(qemu.Marker(nonce, qemu.Frame{Kind: qemu.FrameHello}))
+	for i := 0; i < n; i++ {
+		b.Write(qemu.Marker(nonce, qemu.Frame{Kind: qemu.FrameBegin, Step: i + 1}))
+		b.Write(qemu.Marker(nonce, qemu.Frame{Kind: qemu.FrameEnd, Step: i + 1}))
+		for k, o := range g.Steps[i].Outputs {
+			b.Write(qemu.Marker(nonce, qemu.Frame{Kind: qemu.FrameOut, Step: i + 1, Output: k + 1, Path: "/" + o}))
+			b.WriteString(data[o])
+			b.Write(qemu.CloseMarker(nonce, i+1, k+1))
+		}
+	}
+	b.WriteString("bootchain-frame " + nonce + " " + trailer + "\n")
+	return b.Bytes()
+}
+
+func TestDecode(t *testing.T) {
+	data := map[string]string{"out/a": "\x7fELF\r\n\x00binary\n", "out/b": "", "out/c": "bootchain-frame not a marker\n"}
+	full := area(testGuest, 2, "done", data)
+	tests := []struct {
+		name  string
+		area  []byte
+		steps int
+		done  bool
+		err   string
+	}{
+		{"every step", full, 2, true, ""},
+		{"stopped after one", area(testGuest, 1, "stop", data), 1, false, ""},
+		{"stopped before any", area(testGuest, 0, "stop", data), 0, false, ""},
+		{"done too early", area(testGuest, 1, "done", data), 0, false, "done after 1 of 2 steps"},
+		{"longer than its frames", append(append([]byte(nil), full...), "junk"...), 0, false, "bytes after the done marker"},
+		{"cut short in a marker", full[:len(full)-3], 0, false, "ends inside a marker line"},
+		{"cut short in an output", full[:60], 0, false, "cut short"},
+		{"cut short, no trailer", area(testGuest, 1, "stop", data)[:len(area(testGuest, 1, "stop", data))-len("bootchain-frame ")-32-6], 0, false, "without a stop or done marker"},
+		{"another chain's", area(qemu.Guest{Key: "other", Steps: testGuest.Steps}, 2, "done", data), 0, false, "this chain's nonce"},
+		{"empty (nothing written)", nil, 0, false, "cut short"},
+		{"the boot sector (never written)", append([]byte{0xfa, 0x31, 0xc0}, make([]byte, 509)...), 0, false, "expected a marker"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Decode(tc.area, testGuest)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrResult) {
+					t.Fatalf("err = %v, expected one wrapping ErrResult and saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Steps) != tc.steps || res.Done != tc.done {
+				t.Fatalf("%d steps, done %v; expected %d, %v", len(res.Steps), res.Done, tc.steps, tc.done)
+			}
+			for _, s := range res.Steps {
+				for _, o := range s.Outputs {
+					if string(o.Data) != data[o.Path] {
+						t.Errorf("%s: %q, expected %q", o.Path, o.Data, data[o.Path])
+					}
+				}
+			}
+		})
+	}
+}
+
+// FuzzDecode: any bytes decode or fail with ErrResult, never panic, and
+// what decodes lists each step's outputs in order.
+func FuzzDecode(f *testing.F) {
+	f.Add(area(testGuest, 2, "done", map[string]string{"out/a": "x"}))
+	f.Add(area(testGuest, 1, "stop", nil))
+	f.Add([]byte("bootchain-frame\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res, err := Decode(b, testGuest)
+		if err != nil {
+			if !errors.Is(err, ErrResult) {
+				t.Fatalf("error not wrapping ErrResult: %v", err)
+			}
+			return
+		}
+		for i, s := range res.Steps {
+			if s.Step != i+1 || len(s.Outputs) != len(testGuest.Steps[i].Outputs) {
+				t.Fatalf("step %d: %+v", i+1, s)
+			}
+		}
+	})
+}

@@ -1,0 +1,89 @@
+package builderhex0
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bootchain/bootchain/qemu"
+	"github.com/bootchain/bootchain/source"
+)
+
+// testKernel is builder-hex0's kernel from BOOTCHAIN_BUILDER_HEX0 or the
+// cache; the test is skipped, saying why, without it or without QEMU.
+func testKernel(t *testing.T) Kernel {
+	t.Helper()
+	if _, err := qemu.FindQEMU(""); err != nil {
+		t.Skipf("cannot boot builder-hex0: %v", err)
+	}
+	cache, err := source.CacheDir()
+	if err != nil {
+		t.Skipf("no cache: %v", err)
+	}
+	k, err := LoadKernel(context.Background(), os.Getenv("BOOTCHAIN_BUILDER_HEX0"), cache)
+	if err != nil {
+		t.Skipf("builder-hex0's source (commit %s) is not at hand: set BOOTCHAIN_BUILDER_HEX0 to a checkout or run bootchain once with --source builder-hex0=DIR: %v", Commit[:12], err)
+	}
+	return k
+}
+
+// loopELF is the hex0 text of a 32-bit ELF whose only instruction jumps
+// to itself: a guest program that never ends and prints nothing.
+func loopELF() string {
+	var b strings.Builder
+	hdr := []byte{0x7f, 'E', 'L', 'F', 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		2, 0, 3, 0, 1, 0, 0, 0, 0x54, 0x80, 0x04, 0x08, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0x34, 0, 0x20, 0, 1, 0, 0, 0, 0, 0, 0, 0,
+		1, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x04, 0x08, 0, 0x80, 0x04, 0x08, 0x56, 0, 0, 0, 0x56, 0, 0, 0, 5, 0, 0, 0, 0, 0x10, 0, 0,
+		0xeb, 0xfe}
+	for _, c := range hdr {
+		fmt.Fprintf(&b, "%02X ", c)
+	}
+	return b.String() + "\n"
+}
+
+func src(path, data string) string { return fmt.Sprintf("src %d %s\n%s", len(data), path, data) }
+
+// TestGuestFailures boots scripts that go wrong in each way the host must
+// name: no result, a result of the wrong length, a guest that hangs. Each
+// is one error, and no QEMU is left running.
+func TestGuestFailures(t *testing.T) {
+	k := testKernel(t)
+	g := testGuest
+	nonce := g.Nonce()
+	hello := "bootchain-frame " + nonce + " hello\n"
+	done := "bootchain-frame " + nonce + " done\n"
+	tests := []struct {
+		name   string
+		script string
+		err    string
+	}{
+		{"no result", "src 0 /dev\n", "the guest wrote no result"},
+		{"longer than its frames", "src 0 /dev\n" + src("/dev/hda", hello+done+"trailing bytes"), "bytes after the done marker"},
+		{"cut short", "src 0 /dev\n" + src("/dev/hda", hello+"bootchain-frame "+nonce+" begin 1\n"), "cut short"},
+		{"hangs", "src 0 /dev\n" + src("/loop.hex0", loopELF()) + "hex0 /loop.hex0 /loop\n/loop x\n", "the guest hangs"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Accel: qemu.AccelTCG, IdleTimeout: 5 * time.Second, TempDir: t.TempDir()}
+			err := runScript(context.Background(), k, []byte(tc.script), g, cfg, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v, expected one saying %q", err, tc.err)
+			}
+			if !errors.Is(err, ErrGuest) && !errors.Is(err, ErrResult) {
+				t.Errorf("err = %v, expected it to wrap ErrGuest or ErrResult", err)
+			}
+			if strings.Count(err.Error(), "builder-hex0") > 2 {
+				t.Errorf("err = %v: says builder-hex0 more than twice", err)
+			}
+			if out, _ := exec.Command("pgrep", "-f", cfg.TempDir).Output(); len(out) > 0 {
+				t.Errorf("QEMU still running: pids %s", out)
+			}
+		})
+	}
+}

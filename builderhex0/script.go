@@ -1,0 +1,253 @@
+package builderhex0
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/bootchain/bootchain/hex0"
+	"github.com/bootchain/bootchain/initramfs"
+	"github.com/bootchain/bootchain/qemu"
+)
+
+// Paths the backend adds to the guest root, beside package qemu's.
+const (
+	guestDir   = qemu.GuestDir
+	catmPath   = "/" + guestDir + "/catm"
+	catmHex0   = "/" + guestDir + "/catm.hex0"
+	frameDir   = "/" + guestDir + "/frame"
+	resultDir  = "/" + guestDir + "/r"
+	seedDir    = "/" + guestDir + "/seed"
+	scriptPath = "/" + guestDir + "/run.kaem"
+	// echoTTY is where the step markers go: a file in builder-hex0's
+	// memory, named as the QEMU guest's data channel so the kaem seed's
+	// echo of each marker is the line package engine follows.
+	echoTTY = "/dev/ttyS1"
+	hdaPath = "/dev/hda" // the file the kernel writes back to the disk
+)
+
+// outputsPerLine bounds the outputs one catm command appends to the
+// result, keeping each command line short.
+const outputsPerLine = 8
+
+// Markers of the result area that package qemu's protocol does not have.
+func stopMarker(nonce string) []byte { return []byte("bootchain-frame " + nonce + " stop\n") }
+
+// Script returns the build script the kernel's shell runs from sector
+// ScriptSector: the root of g loaded with `src` (each seed that is
+// bootchain's own is assembled from its commented hex0 source with the
+// kernel's `hex0` command instead, so the guest receives no binary),
+// catm assembled likewise, the marker files, and the kaem seed running
+// run.kaem (RunScript).
+func Script(g qemu.Guest) ([]byte, error) {
+	if g.Arch != "" && g.Arch != "x86" {
+		return nil, fmt.Errorf("builder-hex0 runs i386 programs only; chain arch %s cannot run on it", g.Arch)
+	}
+	if len(g.Env) > 0 {
+		return nil, errors.New("builder-hex0: the kernel's shell starts the kaem seed with an empty environment; guest environment variables cannot be passed")
+	}
+	if g.Pause {
+		return nil, errors.New("builder-hex0: the guest cannot wait for the host between steps (its results come back when the machine stops); use --backend qemu or sandbox to step through a chain")
+	}
+	kaem, err := initramfs.Clean(g.Kaem)
+	if err != nil {
+		return nil, fmt.Errorf("builder-hex0: kaem seed: %w", err)
+	}
+	hex0Seed, err := initramfs.Clean(g.Hex0)
+	if err != nil {
+		return nil, fmt.Errorf("builder-hex0: hex0 seed: %w", err)
+	}
+	seedName := map[string]string{kaem: hex0.KaemSeed, hex0Seed: hex0.HexSeed}
+	run, err := RunScript(g)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	dirs := map[string]bool{}
+	mkdir := func(p string) {
+		var todo []string
+		for d := path.Dir(p); d != "/" && d != "." && !dirs[d]; d = path.Dir(d) {
+			todo = append(todo, d)
+		}
+		for _, d := range slices.Backward(todo) {
+			dirs[d] = true
+			fmt.Fprintf(&b, "src 0 %s\n", d)
+		}
+	}
+	src := func(p string, data []byte) error {
+		if err := shellToken(p); err != nil {
+			return err
+		}
+		mkdir(p)
+		fmt.Fprintf(&b, "src %d %s\n", len(data), p)
+		b.Write(data)
+		return nil
+	}
+	b.WriteString("src 0 /dev\n")
+	dirs["/dev"] = true
+	var assembled []string
+	for _, e := range g.Files {
+		switch e := e.(type) {
+		case initramfs.Dir:
+			p, err := initramfs.Clean(e.Path)
+			if err != nil {
+				return nil, fmt.Errorf("builder-hex0: %w", err)
+			}
+			mkdir("/" + p + "/")
+		case initramfs.File:
+			p, err := initramfs.Clean(e.Path)
+			if err != nil {
+				return nil, fmt.Errorf("builder-hex0: %w", err)
+			}
+			data := e.Data
+			if e.HostPath != "" {
+				if data, err = os.ReadFile(e.HostPath); err != nil {
+					return nil, fmt.Errorf("builder-hex0: %s: %w", p, err)
+				}
+			}
+			if name, ok := seedName[p]; ok {
+				s, err := hex0.Build("x86", name)
+				text, serr := hex0.Source("x86", name)
+				if err == nil && serr == nil && bytes.Equal(s.Bytes, data) {
+					// Our own seed: its source goes in, the kernel assembles it.
+					hs := seedDir + "/" + name + ".hex0"
+					if err := src(hs, text); err != nil {
+						return nil, err
+					}
+					mkdir("/" + p)
+					fmt.Fprintf(&b, "hex0 %s /%s\n", hs, p)
+					assembled = append(assembled, p)
+					continue
+				}
+			}
+			if err := src("/"+p, data); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("builder-hex0: %s: only files and directories can enter the guest", e.EntryPath())
+		}
+	}
+	if err := src(catmHex0, qemu.CatmSourceFor("x86")); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(&b, "hex0 %s %s\n", catmHex0, catmPath)
+	for _, m := range markers(g) {
+		if err := src(m.path, m.data); err != nil {
+			return nil, err
+		}
+	}
+	mkdir(resultDir + "/")
+	if err := src(scriptPath, run); err != nil {
+		return nil, err
+	}
+	// The shell passes one argument; a program's name must not start with
+	// s, h or f (its own commands): the kaem seed's path starts with '/'.
+	fmt.Fprintf(&b, "/%s %s\n", kaem, scriptPath)
+	return b.Bytes(), nil
+}
+
+// shellToken checks a path the kernel's shell reads: it ends at a line
+// feed, and `src` takes it whole.
+func shellToken(p string) error {
+	if strings.ContainsAny(p, "\n\x00") || len(p) >= 1024 {
+		return fmt.Errorf("builder-hex0: path %q: the kernel's shell takes names under 1024 bytes without line feeds", p)
+	}
+	return nil
+}
+
+type marker struct {
+	path string
+	data []byte
+}
+
+func markerFile(kind qemu.FrameKind, n, k int) string {
+	switch {
+	case k > 0:
+		return fmt.Sprintf("%s/%s-%d-%d", frameDir, kind, n, k)
+	case n > 0:
+		return fmt.Sprintf("%s/%s-%d", frameDir, kind, n)
+	}
+	return frameDir + "/" + string(kind)
+}
+
+func closeFile(n, k int) string { return fmt.Sprintf("%s/close-%d-%d", frameDir, n, k) }
+
+// markers lists the marker files of g's result area.
+func markers(g qemu.Guest) []marker {
+	nonce := g.Nonce()
+	m := []marker{
+		{resultDir + "/0", qemu.Marker(nonce, qemu.Frame{Kind: qemu.FrameHello})},
+		{markerFile(qemu.FrameDone, 0, 0), qemu.Marker(nonce, qemu.Frame{Kind: qemu.FrameDone})},
+		{frameDir + "/stop", stopMarker(nonce)},
+	}
+	for i, s := range g.Steps {
+		n := i + 1
+		m = append(m,
+			marker{markerFile(qemu.FrameBegin, n, 0), qemu.Marker(nonce, qemu.Frame{Kind: qemu.FrameBegin, Step: n})},
+			marker{markerFile(qemu.FrameEnd, n, 0), qemu.Marker(nonce, qemu.Frame{Kind: qemu.FrameEnd, Step: n})})
+		for j, o := range s.Outputs {
+			p, _ := initramfs.Clean(o)
+			m = append(m,
+				marker{markerFile(qemu.FrameOut, n, j+1), qemu.Marker(nonce, qemu.Frame{Kind: qemu.FrameOut, Step: n, Output: j + 1, Path: "/" + p})},
+				marker{closeFile(n, j+1), qemu.CloseMarker(nonce, n, j+1)})
+		}
+	}
+	return m
+}
+
+// RunScript returns the kaem script the seed runs in the guest: each step
+// between its begin and end markers, and after each step the result area
+// so far, written to /dev/hda with a stop marker (the done marker after
+// the last), so a step that fails leaves the steps before it on the disk.
+func RunScript(g qemu.Guest) ([]byte, error) {
+	var b strings.Builder
+	b.WriteString("# bootchain builder-hex0 guest script, generated by the host (package builderhex0).\n")
+	b.WriteString("# Each step runs between markers; after it, its frames and outputs are appended\n")
+	b.WriteString("# to the result area, which goes to /dev/hda, the file the kernel writes to the disk.\n")
+	fmt.Fprintf(&b, "%s %s %s/0 %s/stop\n", catmPath, hdaPath, resultDir, frameDir)
+	prev := resultDir + "/0"
+	for i, s := range g.Steps {
+		n := i + 1
+		for _, a := range s.Argv {
+			if a == "" || strings.ContainsAny(a, " \t\n\r\"#\\\x00") {
+				return nil, fmt.Errorf("builder-hex0: step %s: argument %q cannot pass through the kaem seed", s.Name, a)
+			}
+			if len(a) > 255 {
+				return nil, fmt.Errorf("builder-hex0: step %s: argument %q is over the kernel's 255 bytes", s.Name, a)
+			}
+		}
+		fmt.Fprintf(&b, "# step %d: %s\n", n, s.Name)
+		fmt.Fprintf(&b, "%s %s %s\n", catmPath, echoTTY, markerFile(qemu.FrameBegin, n, 0))
+		b.WriteString(strings.Join(s.Argv, " ") + "\n")
+		fmt.Fprintf(&b, "%s %s %s\n", catmPath, echoTTY, markerFile(qemu.FrameEnd, n, 0))
+		next := fmt.Sprintf("%s/%d-0", resultDir, n)
+		fmt.Fprintf(&b, "%s %s %s %s %s\n", catmPath, next, prev, markerFile(qemu.FrameBegin, n, 0), markerFile(qemu.FrameEnd, n, 0))
+		prev = next
+		for j := 0; j < len(s.Outputs); j += outputsPerLine {
+			next = fmt.Sprintf("%s/%d-%d", resultDir, n, j/outputsPerLine+1)
+			fmt.Fprintf(&b, "%s %s %s", catmPath, next, prev)
+			for k := j; k < len(s.Outputs) && k < j+outputsPerLine; k++ {
+				p, err := initramfs.Clean(s.Outputs[k])
+				if err != nil {
+					return nil, fmt.Errorf("builder-hex0: step %s: %w", s.Name, err)
+				}
+				fmt.Fprintf(&b, " %s /%s %s", markerFile(qemu.FrameOut, n, k+1), p, closeFile(n, k+1))
+			}
+			b.WriteString("\n")
+			prev = next
+		}
+		trailer := frameDir + "/stop"
+		if n == len(g.Steps) {
+			trailer = markerFile(qemu.FrameDone, 0, 0)
+		}
+		fmt.Fprintf(&b, "%s %s %s %s\n", catmPath, hdaPath, prev, trailer)
+	}
+	if len(g.Steps) == 0 {
+		fmt.Fprintf(&b, "%s %s %s %s\n", catmPath, hdaPath, prev, markerFile(qemu.FrameDone, 0, 0))
+	}
+	return []byte(b.String()), nil
+}
