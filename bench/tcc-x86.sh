@@ -9,7 +9,7 @@ set -euo pipefail
 usage() {
 	cat <<'EOF'
 usage: bench/tcc-x86.sh [--backend sandbox|qemu|both] [--from STEP] [--until STEP]
-                        [--save] [--keep] [--upstream DIR]
+                        [--save] [--keep] [--upstream DIR] [--source NAME=PATH]...
 
 Runs, for each backend asked for (default sandbox):
 
@@ -36,6 +36,8 @@ options:
                  stage0-posix-1.9.1/, mes_0.24.2.orig.tar.gz, nyacc-1.00.2.tar.gz,
                  tcc-0.9.26-1136-g5bba73cc.tar.gz, tcc-0.9.27/ (a tree of tag
                  release_0_9_27), live-bootstrap-aae7c4a6/ (a tree of that commit)
+  --source NAME=PATH  one more source for the run (repeatable; bench/tools-x86.sh
+                 gives those of the steps make to sed this way)
   -h, --help     this text
 
 The times are informational; the exit status is 0 when every run verified
@@ -52,6 +54,7 @@ until_step=tcc-hello
 save=0
 keep=0
 upstream=/root/.cache/upstream
+extra=()
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -66,6 +69,7 @@ while [ $# -gt 0 ]; do
 	--from) [ $# -ge 2 ] || usage_error "--from needs a step"; from_step=$2; shift 2 ;;
 	--until) [ $# -ge 2 ] || usage_error "--until needs a step"; until_step=$2; shift 2 ;;
 	--upstream) [ $# -ge 2 ] || usage_error "--upstream needs a directory"; upstream=$2; shift 2 ;;
+	--source) [ $# -ge 2 ] || usage_error "--source needs NAME=PATH"; extra+=("$2"); shift 2 ;;
 	--save) save=1; shift ;;
 	--keep) keep=1; shift ;;
 	-h | --help) usage; exit 0 ;;
@@ -80,6 +84,7 @@ sources=(
 	"tcc-0.9.26=$upstream/tcc-0.9.26-1136-g5bba73cc.tar.gz"
 	"tcc-0.9.27=$upstream/tcc-0.9.27"
 	"live-bootstrap=$upstream/live-bootstrap-aae7c4a6"
+	${extra[@]+"${extra[@]}"}
 )
 args=()
 for s in "${sources[@]}"; do

@@ -1,0 +1,143 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/verify"
+)
+
+// toolsSources are the sources of the x86 chain's steps make to sed, each
+// with the variable naming a real upstream tree of it (as in
+// source.TestToolsSourcesUpstream) and a file of it to change.
+var toolsSources = []struct{ env, source, step, flip string }{
+	{"BOOTCHAIN_MAKE_382", "make", "make", "job.c"},
+	{"BOOTCHAIN_LIVE_BOOTSTRAP", "live-bootstrap-tools", "make", "sysa/make-3.82/files/putenv_stub.c"},
+	{"BOOTCHAIN_PATCH_259", "patch", "patch", "pch.c"},
+	{"BOOTCHAIN_GZIP_124", "gzip", "gzip", "util.c"},
+	{"BOOTCHAIN_TAR_112", "tar", "tar", "src/create.c"},
+	{"BOOTCHAIN_TAR_LIB", "tar-lib", "tar", "lib/getopt.c"},
+	{"BOOTCHAIN_SED_415", "sed", "sed", "lib/regcomp.c"},
+}
+
+// TestX86ToolsUpstream runs the x86 chain's steps make, patch, gzip, tar
+// and sed on real upstream trees (every step afresh, each tool's check
+// included), starting from a cache that holds the verified steps up to
+// tcc-hello (BOOTCHAIN_TOOLS_CACHE, e.g. ~/.cache/bootchain after
+// `bootchain run --until tcc-hello`), then, for each source, runs again
+// with one byte of it changed: the run must stop at the step that reads
+// the source, naming the file with the expected and the actual SHA-256.
+// It needs the variables of toolsSources too; about a minute and a half.
+// The fresh outputs are stored in that cache, as a run stores them.
+func TestX86ToolsUpstream(t *testing.T) {
+	cache := os.Getenv("BOOTCHAIN_TOOLS_CACHE")
+	if cache == "" {
+		t.Skip("set BOOTCHAIN_TOOLS_CACHE to a bootchain cache holding the x86 steps up to tcc-hello, and the variables of source.TestToolsSourcesUpstream, to run the real steps make to sed")
+	}
+	sources := map[string]string{}
+	for _, s := range toolsSources {
+		dir := os.Getenv(s.env)
+		if dir == "" {
+			t.Skipf("set %s to a tree of source %s (BOOTSTRAP.md says how to make it)", s.env, s.source)
+		}
+		sources[s.source] = dir
+	}
+	needSandbox(t)
+	c, err := chain.Load("x86")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Chain: c, CacheDir: cache, TempDir: t.TempDir(), Sources: sources,
+		From: "make", Until: "sed", NoCache: true, WorkDir: filepath.Join(t.TempDir(), "w")}
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := map[string]bool{}
+	for _, st := range rep.Steps {
+		switch {
+		case c.StepIndex(st.Name) < c.StepIndex("make"):
+			if st.Status != verify.StatusPlaced {
+				t.Errorf("step %s: %s, want %s", st.Name, st.Status, verify.StatusPlaced)
+			}
+		case c.StepIndex(st.Name) <= c.StepIndex("sed"):
+			ran[st.Name] = true
+			if st.Status != verify.StatusOK || st.Cached {
+				t.Errorf("step %s: %s (cached %v), want it run and verified", st.Name, st.Status, st.Cached)
+			}
+		}
+	}
+	if len(ran) != 5 {
+		t.Errorf("ran %d steps from make to sed, want 5", len(ran))
+	}
+	// Each tool's binary and its check's results are in the tree, pinned.
+	final := c.FinalPins("sed")
+	for _, p := range []string{"usr/bin/make", "usr/bin/patch", "usr/bin/gzip", "usr/bin/tar", "usr/bin/sed",
+		"tools-check/make/make.txt", "tools-check/patch/patched.txt", "tools-check/gzip/round.txt",
+		"tools-check/tar/gz/tar-check/sub/c.txt", "tools-check/sed/edited.txt"} {
+		got, err := verify.File(filepath.Join(o.WorkDir, filepath.FromSlash(p)))
+		if err != nil || got != final[p] {
+			t.Errorf("%s: %s (%v), pinned %q", p, got, err, final[p])
+		}
+	}
+
+	for _, s := range toolsSources {
+		t.Run(s.source, func(t *testing.T) {
+			src, _ := c.Source(s.source)
+			want, ok := src.Files[s.flip]
+			if !ok {
+				t.Fatalf("source %s pins no %s", s.source, s.flip)
+			}
+			// A copy of the pinned files, one byte of one changed.
+			changed := t.TempDir()
+			for p := range src.Files {
+				b, err := os.ReadFile(filepath.Join(sources[s.source], filepath.FromSlash(p)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p == s.flip {
+					b[len(b)/2] ^= 0x20
+				}
+				dst := filepath.Join(changed, filepath.FromSlash(p))
+				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(dst, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			actual, err := verify.File(filepath.Join(changed, filepath.FromSlash(s.flip)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o2 := o
+			o2.Sources = map[string]string{}
+			for k, v := range sources {
+				o2.Sources[k] = v
+			}
+			o2.Sources[s.source] = changed
+			// Not --from: every step before make comes from the cache, and
+			// the first one that uses the source opens it.
+			o2.From, o2.NoCache, o2.WorkDir = "", false, ""
+			rep, err := Run(context.Background(), o2)
+			var se *StepError
+			var me *verify.MismatchError
+			if !errors.As(err, &se) || se.Step != s.step || !errors.As(err, &me) || me.Path != s.flip || me.Expected != want || me.Actual != actual {
+				t.Fatalf("run with one byte of %s %s changed: %v; want it to stop at step %s naming the file, expected %s, actual %s", s.source, s.flip, err, s.step, want, actual)
+			}
+			for _, st := range rep.Steps {
+				if c.StepIndex(st.Name) > c.StepIndex(s.step) && st.Status == verify.StatusOK {
+					t.Errorf("step %s ran after %s failed", st.Name, s.step)
+				}
+			}
+			if !strings.Contains(err.Error(), "step "+s.step+": source "+s.source+": "+s.flip+": sha256 is "+actual+", expected "+want) {
+				t.Errorf("message %q", err)
+			}
+		})
+	}
+}
