@@ -220,21 +220,23 @@ func download(ctx context.Context, src chain.Source, rawURL, part string, progre
 	}
 
 	// A pinned archive size bounds the download: a server that sends
-	// more is cut off at one byte past it.
-	var body io.Reader = resp.Body
-	if max := src.ArchiveSize; max > 0 {
-		if total > max {
-			return "", fmt.Errorf("the server announces %d bytes, the archive's pinned size is %d", total, max)
-		}
-		body = io.LimitReader(resp.Body, max-have+1)
+	// more is cut off at one byte past it. Without one, MaxUnsizedFile
+	// does.
+	max, limit := src.ArchiveSize, fmt.Sprintf("the archive's pinned size is %d bytes", src.ArchiveSize)
+	if max <= 0 {
+		max, limit = MaxUnsizedFile, fmt.Sprintf("an archive without a pinned size may have %d bytes at most", int64(MaxUnsizedFile))
 	}
+	if total > max {
+		return "", fmt.Errorf("the server announces %d bytes; %s", total, limit)
+	}
+	body := io.LimitReader(resp.Body, max-have+1)
 	p := newMeter(progress, src.Name, rawURL, have, total)
 	n, err := io.Copy(io.MultiWriter(f, h, p), body)
 	serr := f.Sync()
 	p.done(err)
-	if err == nil && src.ArchiveSize > 0 && have+n > src.ArchiveSize {
+	if err == nil && have+n > max {
 		os.Remove(part) // not a prefix of the archive: nothing to resume
-		return "", fmt.Errorf("the server sent more than the archive's pinned size, %d bytes", src.ArchiveSize)
+		return "", fmt.Errorf("the server sent more than that; %s", limit)
 	}
 	if err != nil {
 		return "", fmt.Errorf("download interrupted after %d bytes: %w", have+n, err)
@@ -338,7 +340,7 @@ func (d *Distfiles) files() []fileInfo {
 // ArchiveName(src) and the last element of each URL, and, when the chain
 // pins the archive's SHA-256, among all the files under the directory by
 // that SHA-256 (only files of the pinned archive-size are hashed, when it
-// is pinned). A candidate is hashed as a stream before it is copied, and
+// is pinned, and none larger than MaxUnsizedFile when it is not). A candidate is hashed as a stream before it is copied, and
 // a source with only per-file pins is checked by unpacking it in place
 // first, so only a matching file is ever copied into the cache. When none
 // is found the error is a *MissingError saying what was looked for. A
@@ -379,7 +381,7 @@ func (d *Distfiles) Import(ctx context.Context, src chain.Source, cacheDir strin
 	}
 	if from == "" && src.ArchiveSHA256 != "" {
 		for _, f := range d.files() {
-			if src.ArchiveSize > 0 && f.size != src.ArchiveSize {
+			if src.ArchiveSize > 0 && f.size != src.ArchiveSize || src.ArchiveSize == 0 && f.size > MaxUnsizedFile {
 				continue
 			}
 			if s, err := d.sum(f.path); err == nil && s == src.ArchiveSHA256 {
@@ -443,10 +445,15 @@ func (d *Distfiles) Import(ctx context.Context, src chain.Source, cacheDir strin
 // SHA-256 against the archive pins, or, without an archive pin, its
 // pinned files by unpacking it (into the cache, where Open finds them).
 func (d *Distfiles) check(ctx context.Context, src chain.Source, p, cacheDir string) error {
-	if src.ArchiveSize > 0 {
-		if fi, err := os.Stat(p); err == nil && fi.Size() != src.ArchiveSize {
+	if fi, err := os.Stat(p); err == nil {
+		switch {
+		case src.ArchiveSize > 0 && fi.Size() != src.ArchiveSize:
 			return &verify.MismatchError{Source: src.Name, Path: filepath.Base(p), Expected: src.ArchiveSHA256,
 				Problem: fmt.Sprintf("%d bytes, pinned size %d", fi.Size(), src.ArchiveSize), Meaning: "the file is not the pinned archive"}
+		case src.ArchiveSize == 0 && fi.Size() > MaxUnsizedFile:
+			return &verify.MismatchError{Source: src.Name, Path: filepath.Base(p), Expected: src.ArchiveSHA256,
+				Problem: fmt.Sprintf("%d bytes, more than an archive without a pinned size may have (%d)", fi.Size(), MaxUnsizedFile),
+				Meaning: "it was refused before it was read"}
 		}
 	}
 	if src.ArchiveSHA256 == "" {

@@ -433,7 +433,7 @@ func TestFetchBoundedBySize(t *testing.T) {
 		noRanges bool
 		want     string
 	}{
-		{"announced", true, "the server announces " + fmt.Sprint(len(big)) + " bytes, the archive's pinned size is " + fmt.Sprint(len(archive))},
+		{"announced", true, "the server announces " + fmt.Sprint(len(big)) + " bytes; the archive's pinned size is " + fmt.Sprint(len(archive)) + " bytes"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMirror(t, map[string][]byte{"/d/demo-1.0.tar.gz": big})
@@ -460,8 +460,67 @@ func TestFetchBoundedBySize(t *testing.T) {
 	s.URLs, s.ArchiveSize = []string{srv.URL + "/demo-1.0.tar.gz"}, int64(len(archive))
 	cache := t.TempDir()
 	_, err := Fetch(context.Background(), s, cache, nil)
-	if err == nil || !strings.Contains(err.Error(), "the server sent more than the archive's pinned size") {
+	if err == nil || !strings.Contains(err.Error(), "the server sent more than that; the archive's pinned size is") {
 		t.Fatalf("Fetch from an endless server = %v", err)
+	}
+	assertOnly(t, cache)
+
+	// Without a pinned size, MaxUnsizedFile bounds the download: a server
+	// that announces more is refused before a byte is written.
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(MaxUnsizedFile+1))
+		w.Write(big[:1<<10])
+	}))
+	t.Cleanup(huge.Close)
+	s = src
+	s.URLs, s.ArchiveSize = []string{huge.URL + "/demo-1.0.tar.gz"}, 0
+	cache = t.TempDir()
+	_, err = Fetch(context.Background(), s, cache, nil)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("the server announces %d bytes; an archive without a pinned size may have %d bytes at most", MaxUnsizedFile+1, MaxUnsizedFile)) {
+		t.Fatalf("Fetch of an unsized archive from a server announcing more than MaxUnsizedFile = %v", err)
+	}
+	assertOnly(t, cache)
+}
+
+// TestImportUnsizedBound: where the chain pins an archive's SHA-256 but
+// not its size, a file larger than MaxUnsizedFile is not the archive and
+// is never read, whether found by name or met in the search by SHA-256.
+func TestImportUnsizedBound(t *testing.T) {
+	archive, src := fetchFixture(t)
+	src.URLs = []string{"https://a.invalid/demo-1.0.tar.gz"}
+	huge := func(p string) {
+		t.Helper()
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := f.Truncate(MaxUnsizedFile + 1); err != nil { // sparse: no disk used
+			t.Fatal(err)
+		}
+	}
+
+	from := t.TempDir()
+	huge(filepath.Join(from, "big.tar.gz"))
+	put(t, filepath.Join(from, "renamed.tgz"), archive)
+	d := NewDistfiles(from)
+	if _, err := d.Import(context.Background(), src, t.TempDir()); err != nil {
+		t.Fatalf("Import with the archive renamed beside a huge file: %v", err)
+	}
+	if _, read := d.sums[filepath.Join(from, "big.tar.gz")]; read {
+		t.Errorf("the huge file was hashed in the search by SHA-256")
+	}
+
+	from = t.TempDir()
+	huge(filepath.Join(from, "demo-1.0.tar.gz"))
+	d = NewDistfiles(from)
+	cache := t.TempDir()
+	_, err := d.Import(context.Background(), src, cache)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d bytes, more than an archive without a pinned size may have", MaxUnsizedFile+1)) {
+		t.Fatalf("Import of a huge file at the archive's name: %v; expected it refused for its size", err)
+	}
+	if len(d.sums) > 0 {
+		t.Errorf("files hashed: %v; expected none", d.sums)
 	}
 	assertOnly(t, cache)
 }
