@@ -429,6 +429,9 @@ func (r *run) run(ctx context.Context) error {
 		failed.KeptInMemory, failed.KeptBytes = onTmpfs(failed.WorkDir), treeBytes(failed.WorkDir)
 	}
 	if failed != nil {
+		if !keepScratch && strings.HasPrefix(failed.LogFile, r.scratch.dir+string(filepath.Separator)) {
+			failed.LogFile = "" // removed with the scratch directory
+		}
 		return failed
 	}
 	return nil

@@ -98,8 +98,12 @@ func treeBytes(dir string) int64 {
 	return n
 }
 
-// megabytes writes n bytes in MB, rounded up so that a small root is not
-// "0 MB".
+// megabytes writes n bytes in MB, with a tenth below 10 MB so that small
+// sizes stay apart ("0.3 MB free, the step's root is 0.6 MB", not "1 MB"
+// and "1 MB"), rounded up so that a small root is not "0 MB".
 func megabytes(n int64) string {
+	if n < 10_000_000 {
+		return fmt.Sprintf("%d.%d MB", (n+99_999)/1_000_000, (n+99_999)%1_000_000/100_000)
+	}
 	return fmt.Sprintf("%d MB", (n+999_999)/1_000_000)
 }

@@ -73,7 +73,12 @@ func TestNoSpace(t *testing.T) {
 		o := newEnv(t).opts(c)
 		o.TempDir = tmp
 		_, err := Run(context.Background(), o)
-		want(t, err, "hex0")
+		se := want(t, err, "hex0")
+		// The scratch directory is gone with its (empty) log: the
+		// details name no file that is not there.
+		if se.LogFile != "" {
+			t.Errorf("details name the log %s of a step that did not run, removed with the scratch directory", se.LogFile)
+		}
 	})
 
 	t.Run("while the step runs", func(t *testing.T) {
@@ -112,6 +117,17 @@ func fillFS(dir string) {
 	for {
 		if _, err := fh.Write(b); err != nil {
 			return
+		}
+	}
+}
+
+func TestMegabytes(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "0.0 MB", 1: "0.1 MB", 300_000: "0.3 MB", 612_345: "0.7 MB", 1_000_000: "1.0 MB",
+		9_900_000: "9.9 MB", 9_999_999: "10.0 MB", 10_000_000: "10 MB", 23_400_001: "24 MB",
+	} {
+		if got := megabytes(n); got != want {
+			t.Errorf("megabytes(%d) = %q; expected %q", n, got, want)
 		}
 	}
 }
