@@ -4,11 +4,14 @@
 // the cursor, rewrite the title, hide text, or worse); Escape shows them
 // instead. Everything bootchain prints that such text reaches goes
 // through Escape: the run's summary and failure details, the progress
-// lines, bootchain step's displays and error messages.
+// lines, bootchain step's displays and error messages; the commands that
+// read another party's files (compare, attest, import, verify-image)
+// print through Writer.
 package termsafe
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -78,4 +81,29 @@ func Lines(lines []string) []string {
 		out[i] = Escape(l)
 	}
 	return out
+}
+
+// EscapeText is Escape for text of many lines: line feeds stay.
+func EscapeText(s string) string {
+	if !strings.Contains(s, "\n") {
+		return Escape(s)
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Escape(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Writer escapes, as EscapeText does, everything written through it to W:
+// for commands that print what another party wrote (a report, an
+// attestation, an image). Each Write is escaped on its own, so a
+// character split between two writes shows as escaped bytes.
+type Writer struct{ W io.Writer }
+
+func (w Writer) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(w.W, EscapeText(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -48,3 +48,17 @@ func FuzzEscape(f *testing.F) {
 		}
 	})
 }
+
+func TestWriter(t *testing.T) {
+	var b strings.Builder
+	w := Writer{&b}
+	for _, s := range []string{"chain x86\tok\n", "file bin/\x1b]0;title\x07x\x1b[31m:\n", "\u202eevil\r\n"} {
+		if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	want := "chain x86\tok\nfile bin/\\x1b]0;title\\x07x\\x1b[31m:\n\\u202eevil\\r\n"
+	if b.String() != want {
+		t.Errorf("written %q; expected %q", b.String(), want)
+	}
+}

@@ -223,12 +223,17 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdDerive(ctx, rest, stdout, stderr)
 	case "image":
 		return cmdImage(ctx, rest, stdout, stderr)
+	case "export":
+		return cmdExport(ctx, rest, stdout, stderr)
+	}
+	// These print what another party wrote (an image, a report, an
+	// attestation, an archive): every byte goes through termsafe.
+	stdout, stderr = termsafe.Writer{W: stdout}, termsafe.Writer{W: stderr}
+	switch cmd {
 	case "verify-image":
 		return cmdVerifyImage(ctx, rest, stdout, stderr)
 	case "attest":
 		return cmdAttest(ctx, rest, stdout, stderr)
-	case "export":
-		return cmdExport(ctx, rest, stdout, stderr)
 	case "import":
 		return cmdImport(ctx, rest, stdout, stderr)
 	case "compare":
