@@ -190,6 +190,26 @@ func Open(ctx context.Context, src chain.Source, supplied, cacheDir string) (*Tr
 	return &Tree{Source: src, Root: dest, Form: readForm(dest)}, nil
 }
 
+// Cached returns src's pinned files in the cache under cacheDir, each
+// checked against its pin, when they are there (unpacked from an archive
+// or imported from a tree by an earlier run): what Open uses when no
+// --source is given. It returns nil when they are not there or do not
+// check out, and for a source a step unpacks (src.Place), whose archive is
+// what a run needs, and a local one.
+func Cached(ctx context.Context, src chain.Source, cacheDir string) *Tree {
+	if src.Place != "" || src.Local != nil {
+		return nil
+	}
+	dest := unpackDir(src, cacheDir)
+	if fi, err := os.Stat(dest); err != nil || !fi.IsDir() {
+		return nil
+	}
+	if checkDir(ctx, src, dest, func(*verify.MismatchError) {}) != nil {
+		return nil
+	}
+	return &Tree{Source: src, Root: dest, Form: readForm(dest)}
+}
+
 func openSupplied(ctx context.Context, src chain.Source, supplied, cacheDir string) (*Tree, error) {
 	fi, err := os.Stat(supplied)
 	if err != nil {

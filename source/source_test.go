@@ -92,6 +92,12 @@ func TestOpenRepackedAndCheckout(t *testing.T) {
 	if tree.Form != verify.FormTree || again.Form != verify.FormTree {
 		t.Errorf("forms of a checkout and of its cached copy: %q, %q; expected %q: the cache says what its files came from", tree.Form, again.Form, verify.FormTree)
 	}
+	if c := Cached(context.Background(), src, cache); c == nil || c.Root != tree.Root || c.Form != verify.FormTree {
+		t.Errorf("Cached after the checkout's import = %+v; want the cached copy, form tree", c)
+	}
+	if c := Cached(context.Background(), src, t.TempDir()); c != nil {
+		t.Errorf("Cached in an empty cache = %+v; want nil", c)
+	}
 	// A cache that does not say (an older bootchain's) is not guessed at.
 	os.Remove(again.Root + ".form")
 	if again, err := Open(context.Background(), src, "", cache); err != nil {

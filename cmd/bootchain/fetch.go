@@ -9,6 +9,7 @@ import (
 
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/source"
+	"github.com/bootchain/bootchain/verify"
 )
 
 func cmdFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -57,6 +58,18 @@ func cmdFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if src.Local != nil {
 			fmt.Fprintf(stdout, "%s: local (in the chain directory), nothing to fetch\n", src.Name)
+			continue
+		}
+		// Files an earlier run imported (from --source NAME=TREE, or
+		// unpacked) are what a run uses: nothing to fetch.
+		if t := source.Cached(ctx, src, cache); t != nil {
+			from := "unpacked earlier"
+			if t.Form == verify.FormTree {
+				from = "imported from a tree"
+			} else if t.Form == verify.FormArchive {
+				from = "unpacked from its archive"
+			}
+			fmt.Fprintf(stdout, "%s: %s (in the cache, %s; every pinned file checked)\n", src.Name, t.Root, from)
 			continue
 		}
 		var path string
