@@ -560,6 +560,9 @@ func (r *run) step(ctx context.Context, i int, logs string) error {
 		rep.LogTail, rep.WorkDir = tail, workDir
 		e := ev
 		e.Kind, e.Status, e.Seconds, e.Error = EventEnd, rep.Status, rep.Seconds, err.Error()
+		if ctx.Err() != nil {
+			e.Status = StatusInterrupted // the step did not fail: it was stopped
+		}
 		r.emit(e)
 		if ctx.Err() != nil {
 			// Interrupted, not failed: nothing to keep for inspection.

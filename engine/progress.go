@@ -19,6 +19,11 @@ const (
 	EventDone  = "done"  // the run ended (Status "ok" or "failed", Error)
 )
 
+// StatusInterrupted is an EventEnd's Status for a step stopped by a
+// signal or a cancelled context (the report says failed: it has no
+// result).
+const StatusInterrupted = "interrupted"
+
 // Event is one thing that happened during a run.
 type Event struct {
 	Kind    string  `json:"event"`

@@ -195,6 +195,13 @@ func TestInterrupt(t *testing.T) {
 				if strings.Contains(l, "context canceled") || strings.HasPrefix(l, "bootchain: ") && l != "bootchain: interrupted" {
 					t.Errorf("stderr holds another error line: %q", l)
 				}
+				// The stopped step did not fail.
+				if strings.HasPrefix(l, "step ") && strings.Contains(l, ": failed") {
+					t.Errorf("progress says a step failed: %q; expected \"interrupted\"", l)
+				}
+			}
+			if tc.busyLine != "" && !strings.Contains(strings.Join(all, "\n"), ": interrupted ") {
+				t.Errorf("progress does not say the step was interrupted:\n%s", strings.Join(all, "\n"))
 			}
 			// Nothing left behind: no step root, no temporary or partial file.
 			if ents, _ := os.ReadDir(tmp); len(ents) > 0 {
