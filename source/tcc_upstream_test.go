@@ -43,63 +43,74 @@ func TestTCCSourcesUpstream(t *testing.T) {
 		{"BOOTCHAIN_LIVE_BOOTSTRAP", "live-bootstrap", "sysa/tcc-0.9.26/simple-patches/remove-fileopen.before", false},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
-			given := os.Getenv(tc.env)
-			if given == "" {
-				t.Skipf("set %s to run this case on real upstream material (see the test's comment)", tc.env)
-			}
-			src, ok := c.Source(tc.source)
-			if !ok {
-				t.Fatalf("chain x86 has no source %s", tc.source)
-			}
-			if tc.archive {
-				if got, err := verify.File(given); err != nil || got != src.ArchiveSHA256 {
-					t.Errorf("%s: sha256 %s (%v), the chain pins the archive as %s", given, got, err, src.ArchiveSHA256)
-				}
-			}
-			tree, err := Open(context.Background(), *src, given, t.TempDir())
-			if err != nil {
-				t.Fatalf("Open %s: %v", given, err)
-			}
-			for p, want := range src.Files {
-				if got, err := verify.File(tree.Path(p)); err != nil || got != want {
-					t.Fatalf("%s: %s, %v; pinned %s", p, got, err, want)
-				}
-			}
-			if tc.flip == "" {
-				return
-			}
-			// A copy of the pinned files (all the chain reads), one changed.
-			changed := filepath.Join(t.TempDir(), "tree")
-			for p := range src.Files {
-				b, err := os.ReadFile(tree.Path(p))
-				if err != nil {
-					t.Fatal(err)
-				}
-				dst := filepath.Join(changed, filepath.FromSlash(p))
-				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(dst, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			name := filepath.Join(changed, filepath.FromSlash(tc.flip))
-			b, err := os.ReadFile(name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b[len(b)/2] ^= 0x20
-			if err := os.WriteFile(name, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			_, err = Open(context.Background(), *src, changed, t.TempDir())
-			var me *verify.MismatchError
-			if !errors.As(err, &me) || me.Source != tc.source || me.Path != tc.flip || me.Expected != src.Files[tc.flip] {
-				t.Fatalf("Open with one byte of %s changed: %v, want a mismatch naming it", tc.flip, err)
-			}
-			if !strings.HasPrefix(err.Error(), "source "+tc.source+": "+tc.flip+": sha256 is ") {
-				t.Errorf("message %q", err)
-			}
+			checkUpstreamSource(t, c, tc.env, tc.source, tc.flip, tc.archive)
 		})
+	}
+}
+
+// checkUpstreamSource opens source from the real material named by the
+// environment variable env (skipping without it), checks every pinned file,
+// and, when flip names one, opens a copy of the pinned files with one byte
+// of flip changed: that must be refused with a mismatch naming the source,
+// the file and the pinned SHA-256.
+func checkUpstreamSource(t *testing.T, c *chain.Chain, env, source, flip string, archive bool) {
+	t.Helper()
+	given := os.Getenv(env)
+	if given == "" {
+		t.Skipf("set %s to run this case on real upstream material (see the test's comment)", env)
+	}
+	src, ok := c.Source(source)
+	if !ok {
+		t.Fatalf("chain x86 has no source %s", source)
+	}
+	if archive {
+		if got, err := verify.File(given); err != nil || got != src.ArchiveSHA256 {
+			t.Errorf("%s: sha256 %s (%v), the chain pins the archive as %s", given, got, err, src.ArchiveSHA256)
+		}
+	}
+	tree, err := Open(context.Background(), *src, given, t.TempDir())
+	if err != nil {
+		t.Fatalf("Open %s: %v", given, err)
+	}
+	for p, want := range src.Files {
+		if got, err := verify.File(tree.Path(p)); err != nil || got != want {
+			t.Fatalf("%s: %s, %v; pinned %s", p, got, err, want)
+		}
+	}
+	if flip == "" {
+		return
+	}
+	// A copy of the pinned files (all the chain reads), one changed.
+	changed := filepath.Join(t.TempDir(), "tree")
+	for p := range src.Files {
+		b, err := os.ReadFile(tree.Path(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(changed, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := filepath.Join(changed, filepath.FromSlash(flip))
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x20
+	if err := os.WriteFile(name, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(context.Background(), *src, changed, t.TempDir())
+	var me *verify.MismatchError
+	if !errors.As(err, &me) || me.Source != source || me.Path != flip || me.Expected != src.Files[flip] {
+		t.Fatalf("Open with one byte of %s changed: %v, want a mismatch naming it", flip, err)
+	}
+	if !strings.HasPrefix(err.Error(), "source "+source+": "+flip+": sha256 is ") ||
+		me.Actual == "" || me.Actual == me.Expected || !strings.Contains(err.Error(), me.Actual) || !strings.Contains(err.Error(), me.Expected) {
+		t.Errorf("message %q: want the file, the actual and the expected SHA-256", err)
 	}
 }
