@@ -175,7 +175,7 @@ func (s *Store) Get(key string) (e Entry, found bool, err error) {
 		return Entry{}, false, nil
 	}
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("store: %w", err)
+		return Entry{}, false, fmt.Errorf("store: %w; remove it to rebuild the step, or run with --no-cache", err)
 	}
 	e, err = decodeEntry(key, b)
 	if err != nil {

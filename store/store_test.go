@@ -499,7 +499,7 @@ func TestGetNonRegularEntry(t *testing.T) {
 	}
 	var err error
 	noHang(t, "Get", func() { _, _, err = s.Get(key) })
-	if err == nil || !strings.Contains(err.Error(), "expected a regular file, found a named pipe (FIFO)") {
+	if err == nil || !strings.Contains(err.Error(), "expected a regular file, found a named pipe (FIFO); remove it to rebuild the step, or run with --no-cache") {
 		t.Errorf("Get of a FIFO entry = %v", err)
 	}
 	// Put replaces it with a sound entry.
