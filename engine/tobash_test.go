@@ -2,13 +2,29 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/source"
 	"github.com/bootchain/bootchain/verify"
 )
+
+// toBashFlips names, for each upstream source of steps bzip2 to bash, the
+// step that reads it and a file to change one byte of.
+var toBashFlips = []struct{ source, step, flip string }{
+	{"bzip2", "bzip2", "bzip2.c"},
+	{"live-bootstrap-bzip2", "bzip2", "sysa/bzip2-1.0.8/patches/mes-libc.patch"},
+	{"coreutils", "coreutils", "src/sort.c"},
+	{"live-bootstrap-coreutils", "coreutils", "sysa/coreutils-5.0/mk/main.mk"},
+	{"heirloom-devtools", "heirloom-devtools", "yacc/y1.c"},
+	{"live-bootstrap-heirloom-devtools", "heirloom-devtools", "sysa/heirloom-devtools-070527/patches/lex_remove_wchar.patch"},
+	{"bash", "bash", "execute_cmd.c"},
+	{"live-bootstrap-bash", "bash", "sysa/bash-2.05b/patches/tinycc.patch"},
+}
 
 // toBashSources names, for every source the x86 chain's verified steps
 // read up to bash, the file or directory under BOOTCHAIN_UPSTREAM that
@@ -40,7 +56,10 @@ var toBashSources = map[string]string{
 // TestX86ToBashUpstream runs the embedded x86 chain on real upstream
 // sources through step bash, every step verified, and checks what the
 // last four steps' checks wrote and that /usr/bin/bash is the file
-// live-bootstrap publishes. Set BOOTCHAIN_UPSTREAM to a directory holding
+// live-bootstrap publishes; then, for each source of those four steps,
+// runs again with one byte of it changed: the run must stop at the step
+// that reads the source, before it runs, naming the file with the
+// expected and the actual SHA-256. Set BOOTCHAIN_UPSTREAM to a directory holding
 // the sources under the names in toBashSources. From empty caches the
 // run takes about 45 minutes on two cores (MesCC's C library and tcc.c);
 // BOOTCHAIN_X86_CACHE, a cache an earlier run filled (e.g.
@@ -108,5 +127,65 @@ func TestX86ToBashUpstream(t *testing.T) {
 	}
 	if len(rep.Steps) != len(c.Steps) {
 		t.Errorf("report lists %d steps, want %d", len(rep.Steps), len(c.Steps))
+	}
+
+	for _, f := range toBashFlips {
+		t.Run(f.source, func(t *testing.T) {
+			src, _ := c.Source(f.source)
+			want, ok := src.Files[f.flip]
+			if !ok {
+				t.Fatalf("source %s pins no %s", f.source, f.flip)
+			}
+			// The pinned files, from whatever form was given, one changed.
+			tree, err := source.Open(context.Background(), *src, o.Sources[f.source], t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			changed := t.TempDir()
+			for p := range src.Files {
+				b, err := os.ReadFile(tree.Path(p))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p == f.flip {
+					b[len(b)/2] ^= 0x20
+				}
+				dst := filepath.Join(changed, filepath.FromSlash(p))
+				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(dst, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			actual, err := verify.File(filepath.Join(changed, filepath.FromSlash(f.flip)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o2 := o
+			o2.Sources = map[string]string{}
+			for k, v := range o.Sources {
+				o2.Sources[k] = v
+			}
+			o2.Sources[f.source] = changed
+			o2.WorkDir = ""
+			rep, err := Run(context.Background(), o2)
+			var se *StepError
+			var me *verify.MismatchError
+			if !errors.As(err, &se) || se.Step != f.step || !errors.As(err, &me) || me.Path != f.flip || me.Expected != want || me.Actual != actual {
+				t.Fatalf("run with one byte of %s %s changed: %v; want it to stop at step %s naming the file, expected %s, actual %s", f.source, f.flip, err, f.step, want, actual)
+			}
+			for _, st := range rep.Steps {
+				if st.Name == f.step && st.Status != verify.StatusFailed {
+					t.Errorf("step %s: %s, want %s", st.Name, st.Status, verify.StatusFailed)
+				}
+				if c.StepIndex(st.Name) > c.StepIndex(f.step) && st.Status == verify.StatusOK {
+					t.Errorf("step %s ran after %s failed", st.Name, f.step)
+				}
+			}
+			if !strings.Contains(err.Error(), "step "+f.step+": source "+f.source+": "+f.flip+": sha256 is "+actual+", expected "+want) {
+				t.Errorf("message %q", err)
+			}
+		})
 	}
 }
