@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -259,8 +260,14 @@ func cgroupMounts() []cgroupMount {
 		return nil
 	}
 	defer f.Close()
+	return parseMountinfo(f)
+}
+
+// parseMountinfo reads the cgroup hierarchies from a mountinfo table,
+// v2 first.
+func parseMountinfo(r io.Reader) []cgroupMount {
 	var v1, v2 []cgroupMount
-	s := bufio.NewScanner(f)
+	s := bufio.NewScanner(r)
 	for s.Scan() {
 		// id parent major:minor root mountpoint options [optional...] - fstype source superoptions
 		pre, post, ok := strings.Cut(s.Text(), " - ")
@@ -302,8 +309,14 @@ func ownCgroups() map[string]string {
 	if err != nil {
 		return nil
 	}
+	return parseProcCgroup(string(b))
+}
+
+// parseProcCgroup reads /proc/PID/cgroup: "ID:CONTROLLERS:PATH" lines,
+// "0::PATH" for v2.
+func parseProcCgroup(text string) map[string]string {
 	own := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
 		f := strings.SplitN(line, ":", 3)
 		if len(f) != 3 {
 			continue

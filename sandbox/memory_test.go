@@ -3,6 +3,7 @@ package sandbox
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -71,6 +72,31 @@ func TestCounter(t *testing.T) {
 	for _, tc := range tests {
 		if got := counter(tc.file, tc.key); got != tc.want {
 			t.Errorf("counter(%s, %q) = %d; expected %d", filepath.Base(tc.file), tc.key, got, tc.want)
+		}
+	}
+}
+
+func TestParseCgroups(t *testing.T) {
+	// A hybrid host (this package's CI machine) and a pure v2 host.
+	hybrid := `31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`
+	ms := parseMountinfo(strings.NewReader(hybrid))
+	if len(ms) != 4 || !ms[0].v2 || ms[0].dir != "/sys/fs/cgroup/unified" || !ms[2].controllers["memory"] || ms[2].dir != "/sys/fs/cgroup/memory" || ms[3].controllers["memory"] {
+		t.Errorf("hybrid mountinfo: %+v", ms)
+	}
+	v2 := "29 23 0:26 /container /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n"
+	ms = parseMountinfo(strings.NewReader(v2))
+	if len(ms) != 1 || !ms[0].v2 || ms[0].dir != "/sys/fs/cgroup" || ms[0].root != "/container" {
+		t.Errorf("v2 mountinfo: %+v", ms)
+	}
+	own := parseProcCgroup("9:name=systemd:/\n8:pids:/\n4:memory:/process_api/0566\n1:cpu,cpuacct:/x\n0::/user.slice/s.scope\n")
+	for k, want := range map[string]string{"pids": "/", "memory": "/process_api/0566", "cpu": "/x", "cpuacct": "/x", "": "/user.slice/s.scope"} {
+		if own[k] != want {
+			t.Errorf("own cgroup for %q: %q, expected %q", k, own[k], want)
 		}
 	}
 }
