@@ -346,7 +346,12 @@ func cleanStaleCgroups(base string) {
 		if err != nil || n == os.Getpid() || syscall.Kill(n, 0) == nil {
 			continue
 		}
-		os.Remove(filepath.Join(base, e.Name())) // fails while not empty
+		// The kernel may still be releasing its last processes (EBUSY
+		// with none listed): wait for that, not for live ones.
+		dir := filepath.Join(base, e.Name())
+		if procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil && len(strings.TrimSpace(string(procs))) == 0 {
+			removeCgroup(dir)
+		}
 	}
 }
 
