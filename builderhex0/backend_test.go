@@ -2,6 +2,7 @@ package builderhex0_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -99,4 +100,21 @@ func debugConsole() io.Writer {
 		return os.Stderr
 	}
 	return nil
+}
+
+// TestTamperedFixture: fixture-tampered differs from fixture in one source
+// file; on builder-hex0 as in the sandbox the run stops at step data,
+// naming the output whose hash differs from its pin.
+func TestTamperedFixture(t *testing.T) {
+	k := kernel(t)
+	c := fixture(t, "fixture-tampered")
+	rep, err := engine.Run(context.Background(), opts(t, c, k))
+	var se *engine.StepError
+	var me *verify.MismatchError
+	if !errors.As(err, &se) || se.Step != "data" || !errors.As(err, &me) {
+		t.Fatalf("err = %v, expected a mismatch at step data", err)
+	}
+	if rep.OK || rep.Steps[c.StepIndex("data")].Status != verify.StatusFailed || rep.Steps[c.StepIndex("kaem")].Status != verify.StatusOK {
+		t.Errorf("report: %s", strings.Join(stepNames(rep), ", "))
+	}
 }

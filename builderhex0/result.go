@@ -23,15 +23,27 @@ type StepOutputs struct {
 type Result struct {
 	Steps []StepOutputs // the steps that ended, in order
 	Done  bool          // the done marker: every step ran
+	// Failed is the 1-based step whose command failed (the area ends
+	// with its begin marker); 0 when Done.
+	Failed int
 }
 
 // maxMarkerLine bounds a marker line.
 const maxMarkerLine = 4096
 
 // Decode reads a result area written by the guest of g: its frames, in
-// order, ending exactly at the end of area. Output paths are checked
-// against g's steps.
+// order, ending exactly at the end of area, with the done marker or the
+// begin marker of the step that failed. Output paths are checked against
+// g's steps.
 func Decode(area []byte, g qemu.Guest) (*Result, error) {
+	res, _, err := decode(area, g, true)
+	return res, err
+}
+
+// decode is Decode; with exact false, bytes after the area's end are
+// allowed (a disk read without the length the machine printed) and the
+// area's length is returned.
+func decode(area []byte, g qemu.Guest, exact bool) (*Result, int, error) {
 	nonce := g.Nonce()
 	prefix := "bootchain-frame " + nonce + " "
 	d := &decoder{b: area, prefix: prefix}
@@ -40,56 +52,64 @@ func Decode(area []byte, g qemu.Guest) (*Result, error) {
 	}
 	kind, args, err := d.marker()
 	if err != nil {
-		return nil, fail("%v", err)
+		return nil, 0, fail("%v", err)
 	}
 	if kind != string(qemu.FrameHello) || len(args) != 0 {
-		return nil, fail("expected the hello marker, found %q", kind)
+		return nil, 0, fail("expected the hello marker, found %q", kind)
 	}
 	res := &Result{}
+	end := func(at int, what string) (*Result, int, error) {
+		if exact && d.off != len(area) {
+			d.off = at
+			return nil, 0, fail("%d bytes after the %s, expected it to end the area", len(area)-at, what)
+		}
+		return res, d.off, nil
+	}
 	for {
-		at := d.off
 		kind, args, err := d.marker()
 		if err != nil {
-			return nil, fail("%v", err)
+			return nil, 0, fail("%v", err)
 		}
 		switch kind {
-		case "stop", string(qemu.FrameDone):
+		case string(qemu.FrameDone):
 			if len(args) != 0 {
-				return nil, fail("marker %s with arguments", kind)
+				return nil, 0, fail("marker %s with arguments", kind)
 			}
-			if d.off != len(area) {
-				d.off = at
-				return nil, fail("%d bytes after the %s marker, expected it to end the area", len(area)-at-len(prefix)-len(kind)-1, kind)
+			if len(res.Steps) != len(g.Steps) {
+				return nil, 0, fail("done after %d of %d steps", len(res.Steps), len(g.Steps))
 			}
-			res.Done = kind == string(qemu.FrameDone)
-			if res.Done && len(res.Steps) != len(g.Steps) {
-				return nil, fail("done after %d of %d steps", len(res.Steps), len(g.Steps))
-			}
-			return res, nil
+			res.Done = true
+			return end(d.off, "done marker")
 		case string(qemu.FrameBegin):
 			n := len(res.Steps) + 1
 			if len(args) != 1 || args[0] != strconv.Itoa(n) {
-				return nil, fail("expected begin %d, found begin %s", n, strings.Join(args, " "))
+				return nil, 0, fail("expected begin %d, found begin %s", n, strings.Join(args, " "))
 			}
 			if n > len(g.Steps) {
-				return nil, fail("step %d, but the guest has %d steps", n, len(g.Steps))
+				return nil, 0, fail("step %d, but the guest has %d steps", n, len(g.Steps))
+			}
+			at := d.off
+			if d.off == len(area) || !exact && !d.next(qemu.FrameEnd, n) {
+				// The step's piece was never written: it failed.
+				res.Failed = n
+				return end(at, fmt.Sprintf("begin marker of step %d, which failed", n))
 			}
 			if k, a, err := d.marker(); err != nil {
-				return nil, fail("%v", err)
+				return nil, 0, fail("%v", err)
 			} else if k != string(qemu.FrameEnd) || len(a) != 1 || a[0] != args[0] {
-				return nil, fail("expected end %d, found %s %s", n, k, strings.Join(a, " "))
+				return nil, 0, fail("expected end %d, found %s %s", n, k, strings.Join(a, " "))
 			}
 			so := StepOutputs{Step: n}
 			for k, want := range g.Steps[n-1].Outputs {
 				o, err := d.output(n, k+1, "/"+strings.TrimPrefix(want, "/"))
 				if err != nil {
-					return nil, fail("step %d (%s): %v", n, g.Steps[n-1].Name, err)
+					return nil, 0, fail("step %d (%s): %v", n, g.Steps[n-1].Name, err)
 				}
 				so.Outputs = append(so.Outputs, qemu.Output{Path: strings.TrimPrefix(want, "/"), Data: o})
 			}
 			res.Steps = append(res.Steps, so)
 		default:
-			return nil, fail("unexpected marker %q", kind)
+			return nil, 0, fail("unexpected marker %q", clip(kind))
 		}
 	}
 }
@@ -98,6 +118,11 @@ type decoder struct {
 	b      []byte
 	off    int
 	prefix string
+}
+
+// next reports whether the marker of kind for step n comes next.
+func (d *decoder) next(kind qemu.FrameKind, n int) bool {
+	return bytes.HasPrefix(d.b[d.off:], []byte(fmt.Sprintf("%s%s %d\n", d.prefix, kind, n)))
 }
 
 // marker reads one marker line: its kind and arguments.
@@ -109,7 +134,7 @@ func (d *decoder) marker() (string, []string, error) {
 	i := bytes.IndexByte(rest, '\n')
 	if i < 0 {
 		if len(rest) == 0 {
-			return "", nil, errors.New("the area ends without a stop or done marker (cut short)")
+			return "", nil, errors.New("the area ends without a done marker or a failed step's begin marker (cut short)")
 		}
 		return "", nil, errors.New("the area ends inside a marker line (cut short)")
 	}

@@ -3,6 +3,7 @@ package builderhex0
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -29,6 +30,9 @@ func area(g qemu.Guest, n int, trailer string, data map[string]string) []byte {
 			b.Write(qemu.CloseMarker(nonce, i+1, k+1))
 		}
 	}
+	if trailer == "fail" {
+		trailer = fmt.Sprintf("begin %d", n+1)
+	}
 	b.WriteString("bootchain-frame " + nonce + " " + trailer + "\n")
 	return b.Bytes()
 }
@@ -44,13 +48,14 @@ func TestDecode(t *testing.T) {
 		err   string
 	}{
 		{"every step", full, 2, true, ""},
-		{"stopped after one", area(testGuest, 1, "stop", data), 1, false, ""},
-		{"stopped before any", area(testGuest, 0, "stop", data), 0, false, ""},
+		{"second step failed", area(testGuest, 1, "fail", data), 1, false, ""},
+		{"first step failed", area(testGuest, 0, "fail", data), 0, false, ""},
+		{"failed, then more", append(area(testGuest, 0, "fail", data), "x"...), 0, false, `found "x"`},
 		{"done too early", area(testGuest, 1, "done", data), 0, false, "done after 1 of 2 steps"},
 		{"longer than its frames", append(append([]byte(nil), full...), "junk"...), 0, false, "bytes after the done marker"},
 		{"cut short in a marker", full[:len(full)-3], 0, false, "ends inside a marker line"},
 		{"cut short in an output", full[:60], 0, false, "cut short"},
-		{"cut short, no trailer", area(testGuest, 1, "stop", data)[:len(area(testGuest, 1, "stop", data))-len("bootchain-frame ")-32-6], 0, false, "without a stop or done marker"},
+		{"cut short, no trailer", full[:len(full)-len("bootchain-frame ")-32-6], 0, false, "without a done marker or a failed step's begin marker"},
 		{"another chain's", area(qemu.Guest{Key: "other", Steps: testGuest.Steps}, 2, "done", data), 0, false, "this chain's nonce"},
 		{"empty (nothing written)", nil, 0, false, "cut short"},
 		{"the boot sector (never written)", append([]byte{0xfa, 0x31, 0xc0}, make([]byte, 509)...), 0, false, "expected a marker"},
@@ -67,7 +72,7 @@ func TestDecode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(res.Steps) != tc.steps || res.Done != tc.done {
+			if len(res.Steps) != tc.steps || res.Done != tc.done || (!res.Done && res.Failed != tc.steps+1) {
 				t.Fatalf("%d steps, done %v; expected %d, %v", len(res.Steps), res.Done, tc.steps, tc.done)
 			}
 			for _, s := range res.Steps {
@@ -85,7 +90,7 @@ func TestDecode(t *testing.T) {
 // what decodes lists each step's outputs in order.
 func FuzzDecode(f *testing.F) {
 	f.Add(area(testGuest, 2, "done", map[string]string{"out/a": "x"}))
-	f.Add(area(testGuest, 1, "stop", nil))
+	f.Add(area(testGuest, 1, "fail", nil))
 	f.Add([]byte("bootchain-frame\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res, err := Decode(b, testGuest)

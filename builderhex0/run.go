@@ -400,11 +400,7 @@ func replay(g qemu.Guest, res *Result, lines []consoleLine, console io.Writer, o
 		rest()
 		return onEvent(qemu.Event{Kind: qemu.EventDone, Step: -1})
 	}
-	n := len(res.Steps) // the step that did not end
-	if n >= len(g.Steps) {
-		rest()
-		return fmt.Errorf("%w: every step ended, but the area has no done marker", ErrResult)
-	}
+	n := res.Failed - 1 // the step whose command failed
 	gs := g.Steps[n]
 	if _, ok := upTo(qemu.FrameBegin, n+1); ok {
 		if err := onEvent(qemu.Event{Kind: qemu.EventBegin, Step: n, Name: gs.Name}); err != nil {

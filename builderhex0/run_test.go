@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bootchain/bootchain/hex0"
+	"github.com/bootchain/bootchain/initramfs"
 	"github.com/bootchain/bootchain/qemu"
 	"github.com/bootchain/bootchain/source"
 )
@@ -57,15 +59,14 @@ func TestGuestFailures(t *testing.T) {
 	g := testGuest
 	nonce := g.Nonce()
 	hello := "bootchain-frame " + nonce + " hello\n"
-	done := "bootchain-frame " + nonce + " done\n"
 	tests := []struct {
 		name   string
 		script string
 		err    string
 	}{
 		{"no result", "src 0 /dev\n", "the guest wrote no result"},
-		{"longer than its frames", "src 0 /dev\n" + src("/dev/hda", hello+done+"trailing bytes"), "bytes after the done marker"},
-		{"cut short", "src 0 /dev\n" + src("/dev/hda", hello+"bootchain-frame "+nonce+" begin 1\n"), "cut short"},
+		{"longer than its frames", "src 0 /dev\n" + src("/dev/hda", string(area(g, 2, "done", nil))+"trailing bytes"), "bytes after the done marker"},
+		{"cut short", "src 0 /dev\n" + src("/dev/hda", hello+"bootchain-frame "+nonce+" begin 1\nbootchain-frame "+nonce+" end 1\n"), "cut short"},
 		{"hangs", "src 0 /dev\n" + src("/loop.hex0", loopELF()) + "hex0 /loop.hex0 /loop\n/loop x\n", "the guest hangs"},
 	}
 	for _, tc := range tests {
@@ -85,5 +86,44 @@ func TestGuestFailures(t *testing.T) {
 				t.Errorf("QEMU still running: pids %s", out)
 			}
 		})
+	}
+}
+
+// TestStepFails: a step whose command fails ends the run with a
+// *qemu.StepError naming it, after the steps before it were reported.
+func TestStepFails(t *testing.T) {
+	k := testKernel(t)
+	var files []initramfs.Entry
+	for _, name := range hex0.Names {
+		s, err := hex0.Build("x86", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, initramfs.File{Path: "seeds/" + name, Mode: 0o755, Data: s.Bytes})
+	}
+	files = append(files, initramfs.File{Path: "src/a.hex0", Data: []byte("41 42 0A # AB\n")}, initramfs.Dir{Path: "out"})
+	g := qemu.Guest{Kaem: "seeds/kaem-optional-seed", Hex0: "seeds/hex0-seed", Arch: "x86", Key: "fails", Files: files,
+		Steps: []qemu.GuestStep{
+			{Name: "ok", Argv: []string{"/seeds/hex0-seed", "/src/a.hex0", "/out/a"}, Outputs: []string{"out/a"}},
+			{Name: "broken", Argv: []string{"/seeds/hex0-seed", "/src/missing.hex0", "/out/b"}, Outputs: []string{"out/b"}},
+			{Name: "after", Argv: []string{"/seeds/hex0-seed", "/src/a.hex0", "/out/c"}, Outputs: []string{"out/c"}},
+		}}
+	var got []string
+	err := Run(context.Background(), k, g, Config{Accel: qemu.AccelTCG, IdleTimeout: time.Minute, TempDir: t.TempDir()}, func(e qemu.Event) error {
+		switch e.Kind {
+		case qemu.EventOutput:
+			got = append(got, e.Output.Path+"="+string(e.Output.Data))
+		case qemu.EventBegin, qemu.EventStepDone:
+			got = append(got, e.Kind.String()+" "+e.Name)
+		}
+		return nil
+	})
+	var se *qemu.StepError
+	if !errors.As(err, &se) || se.Step != "broken" {
+		t.Fatalf("err = %v, expected a step error for step broken", err)
+	}
+	want := "begin ok|out/a=AB\n|step-done ok|begin broken"
+	if strings.Join(got, "|") != want {
+		t.Errorf("events %q, expected %q", strings.Join(got, "|"), want)
 	}
 }
