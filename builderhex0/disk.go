@@ -35,6 +35,10 @@ func WriteImageFile(path string, k Kernel, script []byte, size int64) (err error
 	if err != nil {
 		return fmt.Errorf("builder-hex0: disk image: %w", err)
 	}
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		return fmt.Errorf("builder-hex0: disk image: %w", err)
+	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("builder-hex0: disk image: %w", err)

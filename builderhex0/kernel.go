@@ -102,6 +102,16 @@ func LoadKernel(ctx context.Context, supplied, cacheDir string) (Kernel, error) 
 	return NewKernel(s1, s2)
 }
 
+// SourceDir returns the directory holding builder-hex0's verified files:
+// the cache's copy after supplied (or an earlier --source) put them there.
+func SourceDir(ctx context.Context, supplied, cacheDir string) (string, error) {
+	t, err := source.Open(ctx, Source(), supplied, cacheDir)
+	if err != nil {
+		return "", err
+	}
+	return t.Root, nil
+}
+
 // NewKernel assembles stage 1 from its hex0 source and checks both parts
 // fit the disk layout.
 func NewKernel(stage1Hex0, stage2Hex0 []byte) (Kernel, error) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/bootchain/bootchain/builderhex0"
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/image"
 	"github.com/bootchain/bootchain/qemu"
@@ -22,6 +23,8 @@ import (
 var stdin io.Reader = os.Stdin
 
 const imageSynopsis = `[--chain x86] [--until STEP] [--unverified] [--source NAME=PATH]... [--kernel FILE] [--stub FILE] [--power-off] --out FILE
+       bootchain image --bios [--chain x86] [--until STEP] [--unverified] [--source NAME=PATH]... --out FILE
+       bootchain image --bios [--chain x86] [--until STEP] [--source NAME=PATH]... --result DISK [--length HEX]
        bootchain image --write DEV [--yes] FILE`
 
 func cmdImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -37,12 +40,38 @@ func cmdImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	out := fs.String("out", "", "write the image to `FILE`")
 	dev := fs.String("write", "", "write the image to the whole-disk device `DEV` (e.g. /dev/sdb)")
 	yes := fs.Bool("yes", false, "with --write: do not ask for confirmation")
+	bios := fs.Bool("bios", false, "a disk for a PC that boots BIOS or CSM: builder-hex0, a kernel written in hex0, runs the chain (no Linux); its source: --source builder-hex0=DIR")
+	result := fs.String("result", "", "with --bios: check the result a PC wrote to the builder-hex0 `DISK` (a device or an image file) against the pins")
+	length := fs.String("length", "", "with --result: the `HEX` digits the machine printed (the result's length)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *bios {
+		for _, f := range []string{"kernel", "stub", "power-off", "write", "yes"} {
+			if set[f] {
+				return usagef("image: --%s: a --bios disk boots builder-hex0 from its boot sector: no kernel, stub or power-off (write it with --write DEV FILE afterwards)", f)
+			}
+		}
+		switch {
+		case len(pos) > 0:
+			return usagef("image: unexpected argument %q", pos[0])
+		case *result != "" && *out != "":
+			return usagef("image: --bios takes --out FILE (build a disk) or --result DISK (check one), not both")
+		case *result != "":
+			return checkBIOSResult(ctx, stdout, *name, *until, *unverified, sources, *result, *length)
+		case *out == "":
+			return usagef("image: --bios: expected --out FILE or --result DISK")
+		case set["length"]:
+			return usagef("image: --length needs --result")
+		}
+		return buildBIOSImage(ctx, stdout, *name, *until, *unverified, sources, *out)
+	}
+	if *result != "" || set["length"] {
+		return usagef("image: --result and --length need --bios")
+	}
 
 	switch {
 	case *out == "" && *dev == "":
@@ -142,7 +171,15 @@ func buildImage(ctx context.Context, stdout io.Writer, name, until string, unver
 func writeImage(ctx context.Context, stdout, stderr io.Writer, img, dev string, yes bool) error {
 	m, err := image.Inspect(img)
 	if err != nil {
-		return err
+		// A builder-hex0 BIOS disk (image --bios) is written as it is.
+		d, berr := builderhex0.Inspect(img)
+		if berr != nil || !d.Boot {
+			return err
+		}
+		m = &image.Manifest{Image: image.Blob{Size: d.Size}}
+		if m.Image.SHA256, err = verify.File(img); err != nil {
+			return err
+		}
 	}
 	d, err := image.CheckWritable(dev)
 	if err != nil {
