@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bootchain/bootchain/chain"
-	"github.com/bootchain/bootchain/engine"
 	"github.com/bootchain/bootchain/qemu"
 )
 
@@ -39,7 +38,7 @@ func (*Backend) RunStep(ctx context.Context, step chain.Step, root string, log i
 }
 
 // Boot implements engine.BootBackend.
-func (b *Backend) Boot(ctx context.Context, g qemu.Guest, env engine.BootEnv) error {
+func (b *Backend) Boot(ctx context.Context, g qemu.Guest, env qemu.BootEnv) error {
 	k := b.Kernel
 	if k == nil {
 		kk, err := LoadKernel(ctx, b.Source, env.CacheDir)

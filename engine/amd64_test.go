@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bootchain/bootchain/qemu"
 	"github.com/bootchain/bootchain/verify"
 )
 
@@ -151,7 +152,7 @@ func TestQEMUAMD64Upstream(t *testing.T) {
 	e := newEnv(t)
 	o := e.qemuOpts(c)
 	o.Sources = map[string]string{"stage0-posix": tree}
-	o.Backend.(*QEMUBackend).IdleTimeout = 10 * time.Minute
+	o.Backend.(*qemu.Backend).IdleTimeout = 10 * time.Minute
 	start := time.Now()
 	rep, err := Run(context.Background(), o)
 	if err != nil {

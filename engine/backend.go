@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/bootchain/bootchain/chain"
@@ -33,20 +32,6 @@ func (b SandboxBackend) RunStep(ctx context.Context, step chain.Step, root strin
 		Timeout: step.Timeout,
 		Limits:  b.Limits,
 	})
-}
-
-// Backends lists the backend names NewBackend knows.
-var Backends = []string{"sandbox", "qemu"}
-
-// NewBackend returns the backend called name.
-func NewBackend(name string) (Backend, error) {
-	switch name {
-	case "", "sandbox":
-		return SandboxBackend{}, nil
-	case "qemu":
-		return &QEMUBackend{}, nil
-	}
-	return nil, fmt.Errorf("backend %q: expected one of: sandbox, qemu", name)
 }
 
 // reportLimits are the limits the backend runs steps under, for the

@@ -27,90 +27,6 @@ import (
 	"github.com/bootchain/bootchain/verify"
 )
 
-// QEMUBackend runs a chain in a QEMU guest whose only userland is the
-// seeds (package qemu). Booting costs seconds, so Run does not call RunStep
-// for it: the whole run, up to Options.Until, happens in one boot. The
-// guest's root holds the seeds and the pinned files of every source the run
-// uses, from the start; each step's declared outputs travel to the host over
-// the serial data channel as soon as the step ends, where they are hashed
-// and held against their pins, and the first mismatch stops the VM. The
-// received files are placed in the run's tree (for --work and the Go
-// twins); a step the guest cannot report on (undeclared files, re-hashed
-// inputs) is reported without those lists.
-//
-// A QEMU run never writes to the step store: the guest sends bytes, not
-// permission bits, so a stored entry would carry guessed modes. It reads
-// from it only for a run --from (from.go): the steps before that are
-// placed from the store on the host, re-hashed, and the guest checks every
-// file of its root once more itself before the first step
-// (guestcheck.go); otherwise its point is to build every byte from the
-// seeds in the guest. The
-// files it places in the tree are 0755 when they are ELF executables, else
-// 0644.
-type QEMUBackend struct {
-	QEMU        string        // emulator; empty: qemu-system-x86_64 from PATH
-	Kernel      string        // kernel image; empty: the newest /boot/vmlinuz-*
-	MemoryMiB   int           // 0: qemu.DefaultMemoryMiB
-	CPUs        int           // 0: qemu.DefaultCPUs
-	IdleTimeout time.Duration // 0: qemu.DefaultIdleTimeout; negative: never
-	Accel       qemu.Accel    // empty: probe KVM, fall back to TCG
-	// Console, when set, receives the guest console as text (kernel
-	// messages, the kaem seed's echo of each command, the steps' output),
-	// in whole lines.
-	Console io.Writer
-	// Options are passed to qemu after the ones above (tests).
-	Options []qemu.Option
-}
-
-// Name implements Backend.
-func (*QEMUBackend) Name() string { return "qemu" }
-
-// RunStep implements Backend. A guest boot per step would cost seconds
-// each, so the qemu backend only runs whole chains, through Run.
-func (*QEMUBackend) RunStep(ctx context.Context, step chain.Step, root string, log io.Writer) error {
-	return fmt.Errorf("step %s: the qemu backend runs a whole chain in one guest (engine.Run), not single steps", step.Name)
-}
-
-// Boot implements BootBackend: qemu.RunSteps with the backend's options.
-func (b *QEMUBackend) Boot(ctx context.Context, g qemu.Guest, env BootEnv) error {
-	opts := b.options(env.CacheDir, env.Log, env.Console)
-	if env.Record != nil {
-		opts = append(opts, qemu.WithOnStart(func(vm *qemu.VM) { env.Record(vm.Accel(), vm.Kernel()) }))
-	}
-	_, err := qemu.RunSteps(ctx, g, env.Event, opts...)
-	return err
-}
-
-// UserConsole returns where --console shows the guest console.
-func (b *QEMUBackend) UserConsole() io.Writer { return b.Console }
-
-func (b *QEMUBackend) options(cacheDir string, log logrus.FieldLogger, console io.Writer) []qemu.Option {
-	o := []qemu.Option{qemu.WithLogger(log), qemu.WithConsole(console)}
-	if cacheDir != "" {
-		o = append(o, qemu.WithKernelCache(filepath.Join(cacheDir, "kernels")))
-		o = append(o, qemu.WithKVMProbeCache(filepath.Join(cacheDir, "kvm")))
-	}
-	if b.QEMU != "" {
-		o = append(o, qemu.WithQEMU(b.QEMU))
-	}
-	if b.Kernel != "" {
-		o = append(o, qemu.WithKernel(b.Kernel))
-	}
-	if b.MemoryMiB != 0 {
-		o = append(o, qemu.WithMemory(b.MemoryMiB))
-	}
-	if b.CPUs != 0 {
-		o = append(o, qemu.WithCPUs(b.CPUs))
-	}
-	if b.IdleTimeout != 0 {
-		o = append(o, qemu.WithIdleTimeout(b.IdleTimeout))
-	}
-	if b.Accel != "" {
-		o = append(o, qemu.WithAccel(b.Accel))
-	}
-	return append(o, b.Options...)
-}
-
 // enterSource is the commented hex0 source of enter, the guest's helper for
 // steps that declare a working directory or an environment (i386 Linux):
 //
@@ -408,7 +324,7 @@ func (r *run) runGuest(ctx context.Context, b BootBackend, logs string) (*StepEr
 		g.user = uc.UserConsole()
 	}
 	r.log.WithFields(logrus.Fields{"steps": r.last + 1, "files": len(p.guest.Files)}).Info("booting the guest")
-	runErr := b.Boot(ctx, p.guest, BootEnv{Event: g.event, Console: g, Log: r.log, CacheDir: r.cache, Record: r.recordVM})
+	runErr := b.Boot(ctx, p.guest, qemu.BootEnv{Event: g.event, Console: g, Log: r.log, CacheDir: r.cache, Record: r.recordVM})
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.flushUser()

@@ -39,7 +39,7 @@ func needQEMU(t testing.TB) {
 // unpacked kernel kept in the test's cache.
 func (e env) qemuOpts(c *chain.Chain, extra ...qemu.Option) Options {
 	o := e.opts(c)
-	o.Backend = &QEMUBackend{Accel: qemu.AccelTCG, IdleTimeout: time.Minute, Options: extra}
+	o.Backend = &qemu.Backend{Accel: qemu.AccelTCG, IdleTimeout: time.Minute, Options: extra}
 	return o
 }
 
@@ -184,12 +184,12 @@ func TestQEMUGuestFailures(t *testing.T) {
 	})
 	t.Run("missing", func(t *testing.T) {
 		o := e.qemuOpts(c)
-		o.Backend.(*QEMUBackend).QEMU = "/nonexistent/qemu"
+		o.Backend.(*qemu.Backend).QEMU = "/nonexistent/qemu"
 		if _, err := Run(context.Background(), o); !errors.Is(err, qemu.ErrNoQEMU) {
 			t.Errorf("no qemu: err = %v, want ErrNoQEMU", err)
 		}
 		o = e.qemuOpts(c)
-		o.Backend.(*QEMUBackend).Kernel = "/nonexistent/vmlinuz"
+		o.Backend.(*qemu.Backend).Kernel = "/nonexistent/vmlinuz"
 		if _, err := Run(context.Background(), o); err == nil || !strings.Contains(err.Error(), "/nonexistent/vmlinuz") {
 			t.Errorf("no kernel: err = %v, want one naming the kernel", err)
 		}
@@ -372,7 +372,7 @@ func TestQEMUX86Upstream(t *testing.T) {
 	o := e.qemuOpts(c)
 	o.Sources = map[string]string{"stage0-posix": tree}
 	o.Until = "full" // stage0 only: the Mes steps need the mes and nyacc sources
-	o.Backend.(*QEMUBackend).IdleTimeout = 10 * time.Minute
+	o.Backend.(*qemu.Backend).IdleTimeout = 10 * time.Minute
 	start := time.Now()
 	rep, err := Run(context.Background(), o)
 	if err != nil {
@@ -423,7 +423,7 @@ func BenchmarkFixtureQEMU(b *testing.B) {
 			}
 			sandboxTime += time.Since(t0)
 		}
-		o := Options{Chain: c, CacheDir: cache, TempDir: b.TempDir(), Backend: &QEMUBackend{Accel: qemu.AccelTCG}}
+		o := Options{Chain: c, CacheDir: cache, TempDir: b.TempDir(), Backend: &qemu.Backend{Accel: qemu.AccelTCG}}
 		t0 := time.Now()
 		var firstAt time.Duration
 		o.Progress = progressFunc(func(ev Event) {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bootchain/bootchain/chain"
+	"github.com/bootchain/bootchain/qemu"
 	"github.com/bootchain/bootchain/sandbox"
 )
 
@@ -143,7 +144,7 @@ func TestReportLimits(t *testing.T) {
 	if l.MemoryBy != e.Memory || l.PidsBy != e.Pids || l.MemoryBy == "" || l.PidsBy == "" {
 		t.Errorf("reportLimits: memory by %q, pids by %q; expected %q and %q", l.MemoryBy, l.PidsBy, e.Memory, e.Pids)
 	}
-	if l := reportLimits(&QEMUBackend{}); l != nil {
+	if l := reportLimits(&qemu.Backend{}); l != nil {
 		t.Errorf("reportLimits(qemu): %+v; expected none", l)
 	}
 }

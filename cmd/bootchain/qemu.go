@@ -46,7 +46,7 @@ func (q *qemuFlags) apply(fs *flag.FlagSet, b engine.Backend, console io.Writer)
 	if bh, ok := b.(*builderhex0.Backend); ok {
 		return q.applyBuilderHex0(fs, bh, console)
 	}
-	qb, ok := b.(*engine.QEMUBackend)
+	qb, ok := b.(*qemu.Backend)
 	if !ok {
 		if len(set) > 0 {
 			return usagef("%s: %s needs --backend qemu", fs.Name(), strings.Join(set, ", "))
@@ -127,15 +127,17 @@ func (q *qemuFlags) applyBuilderHex0(fs *flag.FlagSet, b *builderhex0.Backend, c
 	return nil
 }
 
-// newBackend returns the backend called name: the engine's, or
-// builder-hex0 (its own package, which builds on the engine).
+// newBackend returns the backend called name: the sandbox, a QEMU guest
+// (package qemu) or builder-hex0 (package builderhex0).
 func newBackend(name string) (engine.Backend, error) {
 	if name == builderhex0.BackendName {
 		return &builderhex0.Backend{}, nil
 	}
-	b, err := engine.NewBackend(name)
-	if err != nil {
-		return nil, fmt.Errorf("backend %q: expected one of: sandbox, qemu, %s", name, builderhex0.BackendName)
+	switch name {
+	case "", "sandbox":
+		return engine.SandboxBackend{}, nil
+	case "qemu":
+		return &qemu.Backend{}, nil
 	}
-	return b, nil
+	return nil, fmt.Errorf("backend %q: expected one of: sandbox, qemu, %s", name, builderhex0.BackendName)
 }
