@@ -31,8 +31,10 @@ const (
 	MinMemoryMiB = 3072
 	// DefaultIdleTimeout is how long the console may stay silent. The
 	// kaem seed echoes every command and the kernel names every program
-	// it starts, so a long silence is a guest that hangs.
-	DefaultIdleTimeout = 10 * time.Minute
+	// it starts, so a long silence is a guest that hangs; but one program
+	// can compute for minutes under TCG (M0 on M2-Planet's 2 MB of M1
+	// took about 5 minutes on a loaded host).
+	DefaultIdleTimeout = 20 * time.Minute
 	// bootAllowance is added to the steps' timeouts for booting and
 	// loading the sources.
 	bootAllowance = 10 * time.Minute
