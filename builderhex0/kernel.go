@@ -18,8 +18,8 @@
 // After the steps, the kernel writes its file /dev/hda over the disk from
 // sector 0 and prints its length (eight hex digits) on the console. That
 // file is the result area (Decode): frames in the guest protocol's format
-// (package qemu's markers, one nonce per chain), written as the guest goes,
-// after every step:
+// (package qemu's markers, one nonce per chain), joined by FinishScript
+// from the pieces RunScript left after each step that ended well:
 //
 //	bootchain-frame NONCE hello
 //	bootchain-frame NONCE begin N              for each step N that ended with status 0:
@@ -27,8 +27,8 @@
 //	bootchain-frame NONCE out N K /PATH        for each output K of step N:
 //	<the file's bytes>
 //	bootchain-frame NONCE /out N K             (preceded by a line feed)
-//	bootchain-frame NONCE done                 every step ran; or
-//	bootchain-frame NONCE stop                 the steps after the last one listed did not end
+//	bootchain-frame NONCE done                 every step ran; or instead
+//	bootchain-frame NONCE begin N              of the step whose command failed
 //
 // The host reads the area after QEMU exits, checks that its frames end
 // exactly at the length the kernel printed, and hashes every file against
