@@ -19,7 +19,8 @@
 // sector 0 and prints its length (eight hex digits) on the console. That
 // file is the result area (Decode): frames in the guest protocol's format
 // (package qemu's markers, one nonce per chain), joined by FinishScript
-// from the pieces RunScript left after each step that ended well:
+// from the outputs and the pieces RunScript left after each step that
+// ended well:
 //
 //	bootchain-frame NONCE hello
 //	bootchain-frame NONCE begin N              for each step N that ended with status 0:
