@@ -2,10 +2,8 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/bootchain/bootchain/chain"
@@ -141,27 +139,7 @@ func TestX86ToBashUpstream(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			changed := t.TempDir()
-			for p := range src.Files {
-				b, err := os.ReadFile(tree.Path(p))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if p == f.flip {
-					b[len(b)/2] ^= 0x20
-				}
-				dst := filepath.Join(changed, filepath.FromSlash(p))
-				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(dst, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			actual, err := verify.File(filepath.Join(changed, filepath.FromSlash(f.flip)))
-			if err != nil {
-				t.Fatal(err)
-			}
+			changed, actual := flippedCopy(t, src.Files, tree.Path, f.flip)
 			o2 := o
 			o2.Sources = map[string]string{}
 			for k, v := range o.Sources {
@@ -169,23 +147,7 @@ func TestX86ToBashUpstream(t *testing.T) {
 			}
 			o2.Sources[f.source] = changed
 			o2.WorkDir = ""
-			rep, err := Run(context.Background(), o2)
-			var se *StepError
-			var me *verify.MismatchError
-			if !errors.As(err, &se) || se.Step != f.step || !errors.As(err, &me) || me.Path != f.flip || me.Expected != want || me.Actual != actual {
-				t.Fatalf("run with one byte of %s %s changed: %v; want it to stop at step %s naming the file, expected %s, actual %s", f.source, f.flip, err, f.step, want, actual)
-			}
-			for _, st := range rep.Steps {
-				if st.Name == f.step && st.Status != verify.StatusFailed {
-					t.Errorf("step %s: %s, want %s", st.Name, st.Status, verify.StatusFailed)
-				}
-				if c.StepIndex(st.Name) > c.StepIndex(f.step) && st.Status == verify.StatusOK {
-					t.Errorf("step %s ran after %s failed", st.Name, f.step)
-				}
-			}
-			if !strings.Contains(err.Error(), "step "+f.step+": source "+f.source+": "+f.flip+": sha256 is "+actual+", expected "+want) {
-				t.Errorf("message %q", err)
-			}
+			runStopsAt(t, c, o2, f.step, f.source, f.flip, want, actual)
 		})
 	}
 }

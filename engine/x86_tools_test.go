@@ -2,10 +2,8 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/bootchain/bootchain/chain"
@@ -94,27 +92,7 @@ func TestX86ToolsUpstream(t *testing.T) {
 				t.Fatalf("source %s pins no %s", s.source, s.flip)
 			}
 			// A copy of the pinned files, one byte of one changed.
-			changed := t.TempDir()
-			for p := range src.Files {
-				b, err := os.ReadFile(filepath.Join(sources[s.source], filepath.FromSlash(p)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if p == s.flip {
-					b[len(b)/2] ^= 0x20
-				}
-				dst := filepath.Join(changed, filepath.FromSlash(p))
-				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(dst, b, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			actual, err := verify.File(filepath.Join(changed, filepath.FromSlash(s.flip)))
-			if err != nil {
-				t.Fatal(err)
-			}
+			changed, actual := flippedCopy(t, src.Files, func(p string) string { return filepath.Join(sources[s.source], filepath.FromSlash(p)) }, s.flip)
 			o2 := o
 			o2.Sources = map[string]string{}
 			for k, v := range sources {
@@ -124,20 +102,7 @@ func TestX86ToolsUpstream(t *testing.T) {
 			// Not --from: every step before make comes from the cache, and
 			// the first one that uses the source opens it.
 			o2.From, o2.NoCache, o2.WorkDir = "", false, ""
-			rep, err := Run(context.Background(), o2)
-			var se *StepError
-			var me *verify.MismatchError
-			if !errors.As(err, &se) || se.Step != s.step || !errors.As(err, &me) || me.Path != s.flip || me.Expected != want || me.Actual != actual {
-				t.Fatalf("run with one byte of %s %s changed: %v; want it to stop at step %s naming the file, expected %s, actual %s", s.source, s.flip, err, s.step, want, actual)
-			}
-			for _, st := range rep.Steps {
-				if c.StepIndex(st.Name) > c.StepIndex(s.step) && st.Status == verify.StatusOK {
-					t.Errorf("step %s ran after %s failed", st.Name, s.step)
-				}
-			}
-			if !strings.Contains(err.Error(), "step "+s.step+": source "+s.source+": "+s.flip+": sha256 is "+actual+", expected "+want) {
-				t.Errorf("message %q", err)
-			}
+			runStopsAt(t, c, o2, s.step, s.source, s.flip, want, actual)
 		})
 	}
 }
