@@ -85,7 +85,9 @@ func Script(g qemu.Guest) ([]byte, error) {
 		b.Write(data)
 		return nil
 	}
-	b.WriteString("src 0 /dev\n")
+	// chdir looks its target up as a file of length 0: the root too,
+	// which a `cd ..` back to / needs (stage0's kaem.run does one).
+	b.WriteString("src 0 /\nsrc 0 /dev\n")
 	dirs["/dev"] = true
 	var assembled []string
 	for _, e := range g.Files {
