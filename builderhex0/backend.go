@@ -14,10 +14,11 @@ import (
 const BackendName = "builder-hex0"
 
 // Backend runs a chain on builder-hex0 under QEMU, in one boot
-// (engine.BootBackend). Its kernel comes from the pinned builder-hex0
-// source: Source, the --source directory or archive for it, else the
-// cache.
+// (engine.BootBackend). Its kernel is upstream's from the pinned
+// builder-hex0 source (Source, the --source directory or archive for it,
+// else the cache), or bootchain's own (KernelName KernelBootchain).
 type Backend struct {
+	KernelName  string        // KernelNames; empty: KernelBuilderHex0
 	Source      string        // --source builder-hex0=PATH; empty: the cache
 	QEMU        string        // emulator; empty: qemu-system-x86_64 from PATH
 	Accel       qemu.Accel    // kvm, or tcg (the default)
@@ -41,7 +42,7 @@ func (*Backend) RunStep(ctx context.Context, step chain.Step, root string, log i
 func (b *Backend) Boot(ctx context.Context, g qemu.Guest, env qemu.BootEnv) error {
 	k := b.Kernel
 	if k == nil {
-		kk, err := LoadKernel(ctx, b.Source, env.CacheDir)
+		kk, err := SelectKernel(ctx, b.KernelName, b.Source, env.CacheDir)
 		if err != nil {
 			return err
 		}

@@ -14,29 +14,8 @@ import (
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/engine"
 	"github.com/bootchain/bootchain/qemu"
-	"github.com/bootchain/bootchain/source"
 	"github.com/bootchain/bootchain/verify"
 )
-
-// kernel returns builder-hex0's kernel for the tests: from the tree or
-// archive BOOTCHAIN_BUILDER_HEX0 names, else from bootchain's cache (where
-// any run with --source builder-hex0=PATH leaves it). Without either, or
-// without QEMU, the test is skipped with the reason.
-func kernel(t testing.TB) *builderhex0.Kernel {
-	t.Helper()
-	if _, err := qemu.FindQEMU(""); err != nil {
-		t.Skipf("cannot boot builder-hex0: %v", err)
-	}
-	cache, err := source.CacheDir()
-	if err != nil {
-		t.Skipf("no cache: %v", err)
-	}
-	k, err := builderhex0.LoadKernel(context.Background(), os.Getenv("BOOTCHAIN_BUILDER_HEX0"), cache)
-	if err != nil {
-		t.Skipf("builder-hex0's source (commit %s) is not at hand: set BOOTCHAIN_BUILDER_HEX0 to a checkout or run bootchain once with --source builder-hex0=DIR: %v", builderhex0.Commit[:12], err)
-	}
-	return &k
-}
 
 func fixture(t testing.TB, name string) *chain.Chain {
 	t.Helper()
@@ -57,9 +36,12 @@ func opts(t testing.TB, c *chain.Chain, k *builderhex0.Kernel) engine.Options {
 // TestFixtureChain boots the offline fixture chain on builder-hex0: every
 // output must match its pin, as in the sandbox.
 func TestFixtureChain(t *testing.T) {
-	k := kernel(t)
+	builderhex0.EachKernel(t, testFixtureChain)
+}
+
+func testFixtureChain(t *testing.T, k builderhex0.Kernel) {
 	c := fixture(t, "fixture")
-	rep, err := engine.Run(context.Background(), opts(t, c, k))
+	rep, err := engine.Run(context.Background(), opts(t, c, &k))
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -106,9 +88,12 @@ func debugConsole() io.Writer {
 // file; on builder-hex0 as in the sandbox the run stops at step data,
 // naming the output whose hash differs from its pin.
 func TestTamperedFixture(t *testing.T) {
-	k := kernel(t)
+	builderhex0.EachKernel(t, testTamperedFixture)
+}
+
+func testTamperedFixture(t *testing.T, k builderhex0.Kernel) {
 	c := fixture(t, "fixture-tampered")
-	rep, err := engine.Run(context.Background(), opts(t, c, k))
+	rep, err := engine.Run(context.Background(), opts(t, c, &k))
 	var se *engine.StepError
 	var me *verify.MismatchError
 	if !errors.As(err, &se) || se.Step != "data" || !errors.As(err, &me) {

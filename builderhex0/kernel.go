@@ -4,6 +4,14 @@
 // 512-byte stage-1 boot sector, which bootchain assembles on the host from
 // upstream's pinned hex0 with its own assembler (package hex0).
 //
+// The backend boots either of two kernels (Kernel, KernelNames) that speak
+// the same disk protocol: upstream's builder-hex0 from its pinned source
+// (the default), or bootchain's own boot sector and kernel, written for
+// bootchain in commented hex0 (kernel/stage1.hex0, kernel/stage2.hex0,
+// generated from kernel/*.S by internal/kernelgen and pinned in
+// kernel/SHA256SUMS) and embedded, so the backend runs with no upstream
+// file at all (BootchainKernel; --kernel bootchain).
+//
 // The disk image (Image) holds, from sector 0:
 //
 //	sector 0        the stage-1 boot sector (builder-hex0-x86-stage1.hex0, assembled)
@@ -78,7 +86,10 @@ func Source() chain.Source {
 }
 
 // Kernel is what boots: the assembled boot sector and the kernel's source.
+// Both kernels (KernelNames) share the disk layout below and the shell's
+// protocol; only their hex0 differs.
 type Kernel struct {
+	Name   string // KernelBuilderHex0 or KernelBootchain
 	Stage1 []byte // 512 bytes, ending in 55 AA
 	Stage2 []byte // hex0 text, assembled by Stage1 at boot
 }
@@ -100,7 +111,9 @@ func LoadKernel(ctx context.Context, supplied, cacheDir string) (Kernel, error) 
 	if err != nil {
 		return Kernel{}, fmt.Errorf("source %s: %w", SourceName, err)
 	}
-	return NewKernel(s1, s2)
+	k, err := NewKernel(s1, s2)
+	k.Name = KernelBuilderHex0
+	return k, err
 }
 
 // SourceDir returns the directory holding builder-hex0's verified files:
@@ -114,7 +127,8 @@ func SourceDir(ctx context.Context, supplied, cacheDir string) (string, error) {
 }
 
 // NewKernel assembles stage 1 from its hex0 source and checks both parts
-// fit the disk layout.
+// fit the disk layout. Errors name upstream's files; BootchainKernel calls
+// it on bootchain's own.
 func NewKernel(stage1Hex0, stage2Hex0 []byte) (Kernel, error) {
 	boot, err := hex0.AssembleLenient(bytes.NewReader(stage1Hex0))
 	if err != nil {

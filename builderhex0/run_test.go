@@ -16,22 +16,36 @@ import (
 	"github.com/bootchain/bootchain/source"
 )
 
-// testKernel is builder-hex0's kernel from BOOTCHAIN_BUILDER_HEX0 or the
-// cache; the test is skipped, saying why, without it or without QEMU.
-func testKernel(t *testing.T) Kernel {
+// EachKernel runs f as a subtest for each kernel the backend boots:
+// bootchain's own (embedded, so it runs wherever QEMU is, CI included) and
+// upstream's builder-hex0 from BOOTCHAIN_BUILDER_HEX0 or the cache. Each
+// subtest is skipped, saying why, without QEMU or without the kernel.
+func EachKernel(t *testing.T, f func(t *testing.T, k Kernel)) {
 	t.Helper()
-	if _, err := qemu.FindQEMU(""); err != nil {
-		t.Skipf("cannot boot builder-hex0: %v", err)
+	for _, name := range []string{KernelBootchain, KernelBuilderHex0} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := qemu.FindQEMU(""); err != nil {
+				t.Skipf("cannot boot a kernel: %v", err)
+			}
+			var k Kernel
+			var err error
+			if name == KernelBootchain {
+				if k, err = BootchainKernel(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				cache, cerr := source.CacheDir()
+				if cerr != nil {
+					t.Skipf("no cache: %v", cerr)
+				}
+				k, err = LoadKernel(context.Background(), os.Getenv("BOOTCHAIN_BUILDER_HEX0"), cache)
+				if err != nil {
+					t.Skipf("builder-hex0's source (commit %s) is not at hand: set BOOTCHAIN_BUILDER_HEX0 to a checkout or run bootchain once with --source builder-hex0=DIR: %v", Commit[:12], err)
+				}
+			}
+			f(t, k)
+		})
 	}
-	cache, err := source.CacheDir()
-	if err != nil {
-		t.Skipf("no cache: %v", err)
-	}
-	k, err := LoadKernel(context.Background(), os.Getenv("BOOTCHAIN_BUILDER_HEX0"), cache)
-	if err != nil {
-		t.Skipf("builder-hex0's source (commit %s) is not at hand: set BOOTCHAIN_BUILDER_HEX0 to a checkout or run bootchain once with --source builder-hex0=DIR: %v", Commit[:12], err)
-	}
-	return k
 }
 
 // loopELF is the hex0 text of a 32-bit ELF whose only instruction jumps
@@ -55,7 +69,10 @@ func src(path, data string) string { return fmt.Sprintf("src %d %s\n%s", len(dat
 // name: no result, a result of the wrong length, a guest that hangs. Each
 // is one error, and no QEMU is left running.
 func TestGuestFailures(t *testing.T) {
-	k := testKernel(t)
+	EachKernel(t, testGuestFailures)
+}
+
+func testGuestFailures(t *testing.T, k Kernel) {
 	g := testGuest
 	nonce := g.Nonce()
 	hello := "bootchain-frame " + nonce + " hello\n"
@@ -92,7 +109,10 @@ func TestGuestFailures(t *testing.T) {
 // TestStepFails: a step whose command fails ends the run with a
 // *qemu.StepError naming it, after the steps before it were reported.
 func TestStepFails(t *testing.T) {
-	k := testKernel(t)
+	EachKernel(t, testStepFails)
+}
+
+func testStepFails(t *testing.T, k Kernel) {
 	var files []initramfs.Entry
 	for _, name := range hex0.Names {
 		s, err := hex0.Build("x86", name)
