@@ -14,6 +14,7 @@ import (
 
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/engine"
+	"github.com/bootchain/bootchain/qemu"
 	"github.com/bootchain/bootchain/sandbox"
 	"github.com/bootchain/bootchain/verify"
 )
@@ -36,6 +37,7 @@ func TestScripts(t *testing.T) {
 	}
 	sandboxErr := sandbox.Available()
 	qemuErr := qemuAvailable()
+	_, emulatorErr := qemu.FindQEMU("")
 	imageErr := imageToolsAvailable()
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
@@ -53,6 +55,8 @@ func TestScripts(t *testing.T) {
 				return sandboxErr == nil, nil
 			case "qemu":
 				return qemuErr == nil, nil
+			case "emulator": // QEMU without a Linux kernel image
+				return emulatorErr == nil, nil
 			case "image":
 				return imageErr == nil, nil
 			}

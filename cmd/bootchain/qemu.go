@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,7 +25,7 @@ type qemuFlags struct {
 func addQEMUFlags(fs *flag.FlagSet) *qemuFlags {
 	return &qemuFlags{
 		qemu:    fs.String("qemu", "", "qemu backend: the emulator `PROGRAM` (default "+qemu.QEMUBinary+" from PATH)"),
-		kernel:  fs.String("kernel", "", "qemu backend: the kernel `FILE` to boot (default the newest /boot/vmlinuz-*)"),
+		kernel:  fs.String("kernel", "", "qemu backend: the kernel `FILE` to boot (default the newest /boot/vmlinuz-*); builder-hex0 backend: builder-hex0 (upstream's, from its pinned source, the default) or bootchain (bootchain's own, embedded)"),
 		accel:   fs.String("accel", string(qemu.AccelAuto), "qemu backend: the acceleration `MODE`, auto (probe KVM, else TCG), kvm or tcg"),
 		memory:  fs.Int("memory", qemu.DefaultMemoryMiB, "qemu backend: guest memory in `MIB`"),
 		cpus:    fs.Int("cpus", qemu.DefaultCPUs, "qemu backend: `N` virtual CPUs"),
@@ -80,15 +81,15 @@ func (q *qemuFlags) apply(fs *flag.FlagSet, b engine.Backend, console io.Writer)
 }
 
 // applyBuilderHex0 configures the builder-hex0 backend from the qemu
-// flags it shares: --qemu, --accel, --memory, --console, --idle-timeout.
-// It boots no kernel image and one CPU, so --kernel and --cpus are usage
-// errors.
+// flags it shares: --qemu, --accel, --memory, --console, --idle-timeout,
+// and --kernel, which names the hex0 kernel (builderhex0.KernelNames)
+// instead of a file. It boots one CPU, so --cpus is a usage error.
 func (q *qemuFlags) applyBuilderHex0(fs *flag.FlagSet, b *builderhex0.Backend, console io.Writer) error {
 	var bad []string
 	memSet, idleSet := false, false
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "kernel", "cpus":
+		case "cpus":
 			bad = append(bad, "--"+f.Name)
 		case "memory":
 			memSet = true
@@ -97,8 +98,12 @@ func (q *qemuFlags) applyBuilderHex0(fs *flag.FlagSet, b *builderhex0.Backend, c
 		}
 	})
 	if len(bad) > 0 {
-		return usagef("%s: %s: the builder-hex0 backend boots no kernel image and one CPU", fs.Name(), strings.Join(bad, ", "))
+		return usagef("%s: %s: the builder-hex0 backend boots one CPU", fs.Name(), strings.Join(bad, ", "))
 	}
+	if !slices.Contains(append([]string{""}, builderhex0.KernelNames...), *q.kernel) {
+		return usagef("%s: --kernel %s: the builder-hex0 backend boots a kernel written in hex0: expected %s", fs.Name(), *q.kernel, strings.Join(builderhex0.KernelNames, " or "))
+	}
+	b.KernelName = *q.kernel
 	switch a := qemu.Accel(*q.accel); a {
 	case qemu.AccelAuto, qemu.AccelKVM, qemu.AccelTCG:
 		b.Accel = a
