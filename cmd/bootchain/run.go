@@ -21,7 +21,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu|builder-hex0] [--kernel FILE] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--from STEP] [--until STEP] [--work DIR] [--report FILE] [--attest FILE --key KEY] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
+	fs := newFlags("run", "[--chain x86] [--backend sandbox|qemu|builder-hex0] [--kernel FILE|builder-hex0|bootchain] [--memory MIB] [--cpus N] [--console] [--idle-timeout D] [--source NAME=PATH]... [--from STEP] [--until STEP] [--work DIR] [--report FILE] [--attest FILE --key KEY] [--no-cache] [--unverified] [--seeds DIR] [--json] [-v]", stderr)
 	rf := addRunFlags(fs, runHelp{
 		backend: "the `BACKEND` where steps run: sandbox (Linux namespaces), qemu (one guest boot whose only userland is the seeds) or builder-hex0 (one boot of builder-hex0, a kernel written in hex0, under QEMU's BIOS: no Linux; its source: --source builder-hex0=DIR)",
 		until:   "stop after this `STEP`",
