@@ -20,7 +20,9 @@
 //	sector 175-     the build script that the kernel's shell reads (Script): every
 //	                file of the guest's root loaded with `src`, the seeds and
 //	                catm assembled with the kernel's `hex0` command, then the
-//	                kaem seed running the chain's steps; a zero byte ends it
+//	                kaem seed running the chain's steps; a zero byte where a
+//	                command would start ends it (a file's bytes after `src` may
+//	                hold zeros: src reads exactly its count)
 //	then            zeros up to the image size
 //
 // After the steps, the kernel writes its file /dev/hda over the disk from
@@ -49,6 +51,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/hex0"
@@ -160,8 +163,8 @@ const (
 // Image returns the first bytes of the disk: boot sector, kernel source,
 // padding, script and its ending zero byte. The rest of the disk is zeros.
 func Image(k Kernel, script []byte) ([]byte, error) {
-	if i := bytes.IndexByte(script, 0); i >= 0 {
-		return nil, fmt.Errorf("builder-hex0: script: a zero byte at offset %d would end it there", i)
+	if err := CheckScript(script); err != nil {
+		return nil, err
 	}
 	b := make([]byte, ScriptSector*SectorSize, ScriptSector*SectorSize+len(script)+SectorSize)
 	copy(b, k.Stage1)
@@ -199,6 +202,39 @@ func WriteImage(path string, k Kernel, script []byte, size int64) error {
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("builder-hex0: disk image: %w", err)
+	}
+	return nil
+}
+
+// CheckScript checks script as the kernel's shell reads it: every command
+// is one line, and a zero byte where a command starts ends the script, so
+// no command line may hold one; `src N NAME` is followed by exactly N bytes
+// of the file, which src copies whatever they are (zeros too: a gzip
+// archive enters whole).
+func CheckScript(script []byte) error {
+	for off := 0; off < len(script); {
+		nl := bytes.IndexByte(script[off:], '\n')
+		if nl < 0 {
+			return fmt.Errorf("builder-hex0: script: the command at offset %d has no line feed", off)
+		}
+		line := script[off : off+nl]
+		if i := bytes.IndexByte(line, 0); i >= 0 {
+			return fmt.Errorf("builder-hex0: script: a zero byte at offset %d, in a command line, would end the script there", off+i)
+		}
+		off += nl + 1
+		rest, ok := bytes.CutPrefix(line, []byte("src "))
+		if !ok {
+			continue
+		}
+		count, name, ok := bytes.Cut(rest, []byte(" "))
+		n, err := strconv.Atoi(string(count))
+		if !ok || err != nil || len(name) == 0 || bytes.ContainsFunc(count, func(r rune) bool { return r < '0' || r > '9' }) {
+			return fmt.Errorf("builder-hex0: script: %q at offset %d: expected src COUNT NAME", line, off-nl-1)
+		}
+		if n > len(script)-off {
+			return fmt.Errorf("builder-hex0: script: src %s: expected %d bytes after its line, found %d", name, n, len(script)-off)
+		}
+		off += n
 	}
 	return nil
 }
