@@ -160,6 +160,10 @@ func (d *decoder) output(n, k int, p string) ([]byte, error) {
 	if kind != string(qemu.FrameOut) || strings.Join(args, " ") != strings.Join(want, " ") {
 		return nil, fmt.Errorf("expected out %s, found %s %s", strings.Join(want, " "), kind, clip(strings.Join(args, " ")))
 	}
+	if d.off == len(d.b) {
+		// finish.kaem's catm stops at the first file it cannot open.
+		return nil, fmt.Errorf("output %d (%s): the area ends at its out marker: the guest could not open the file (it does not exist there)", k, p)
+	}
 	end := fmt.Sprintf("\n%s/out %d %d\n", d.prefix, n, k)
 	i := bytes.Index(d.b[d.off:], []byte(end))
 	if i < 0 {

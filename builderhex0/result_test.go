@@ -40,6 +40,8 @@ func area(g qemu.Guest, n int, trailer string, data map[string]string) []byte {
 func TestDecode(t *testing.T) {
 	data := map[string]string{"out/a": "\x7fELF\r\n\x00binary\n", "out/b": "", "out/c": "bootchain-frame not a marker\n"}
 	full := area(testGuest, 2, "done", data)
+	// catm stopped at out/b, which the guest did not have.
+	missing := full[:bytes.Index(full, []byte("/out/b\n"))+len("/out/b\n")]
 	tests := []struct {
 		name  string
 		area  []byte
@@ -57,6 +59,7 @@ func TestDecode(t *testing.T) {
 		{"cut short in an output", full[:60], 0, false, "cut short"},
 		{"cut short, no trailer", full[:len(full)-len("bootchain-frame ")-32-6], 0, false, "without a done marker or a failed step's begin marker"},
 		{"another chain's", area(qemu.Guest{Key: "other", Steps: testGuest.Steps}, 2, "done", data), 0, false, "this chain's nonce"},
+		{"an output the guest lacks", missing, 0, false, "step 1 (one): output 2 (/out/b): the area ends at its out marker: the guest could not open the file"},
 		{"empty (nothing written)", nil, 0, false, "cut short"},
 		{"the boot sector (never written)", append([]byte{0xfa, 0x31, 0xc0}, make([]byte, 509)...), 0, false, "expected a marker"},
 	}
