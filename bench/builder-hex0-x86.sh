@@ -9,6 +9,7 @@ usage() {
 	cat <<'EOF'
 usage: bench/builder-hex0-x86.sh [--from STEP] [--until STEP] [--runs N]
                                  [--source NAME=PATH]... [--save] [--keep]
+       bench/builder-hex0-x86.sh --summarize DIR [--from STEP] [--until STEP] [--save]
 
 Runs, back to back on this machine, for each run (odd runs builder-hex0
 first, even runs the Linux guest first, so both see about the same load):
@@ -35,6 +36,9 @@ options:
   --source NAME=PATH  passed to both runs (builder-hex0's only to its run)
   --save              also write bench/results/<YYYY-MM-DD>-builder-hex0-x86-<until>.txt
   --keep              keep the scratch directory (logs, reports)
+  --summarize DIR     run nothing: print the summary again from DIR, the
+                      scratch directory of an earlier invocation with --keep
+                      (give its --from and --until again)
   -h, --help          this text
 
 Time on two cores under TCG: about 10-20 minutes per builder-hex0 run to
@@ -53,6 +57,7 @@ from_name=""
 runs=1
 save=0
 keep=0
+summarize=""
 sources=()
 hex0_source=()
 while [ $# -gt 0 ]; do
@@ -70,6 +75,7 @@ while [ $# -gt 0 ]; do
 		shift 2 ;;
 	--save) save=1; shift ;;
 	--keep) keep=1; shift ;;
+	--summarize) [ $# -ge 2 ] || usage_error "--summarize needs a directory"; summarize=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage_error "unexpected argument $1" ;;
 	esac
@@ -80,27 +86,35 @@ for t in go jq sha256sum qemu-system-x86_64; do
 done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-scratch=$(mktemp -d /var/tmp/bootchain-bench-hex0.XXXXXX)
-if [ "$keep" = 1 ]; then
+if [ -n "$summarize" ]; then
+	scratch=$summarize
+	[ -f "$scratch/times" ] || die "--summarize $scratch: no times file there; expected the scratch directory of a run with --keep"
+	runs=$(awk '{ print $1 }' "$scratch/times" | sort -n | tail -1)
+	[ -n "$runs" ] || die "--summarize $scratch: its times file is empty"
+elif scratch=$(mktemp -d /var/tmp/bootchain-bench-hex0.XXXXXX) && [ "$keep" = 1 ]; then
 	echo "scratch: $scratch" >&2
 else
 	trap 'rm -rf "$scratch"' EXIT
 fi
 trap 'exit 130' INT TERM
 bin=$scratch/bootchain
-echo "building bootchain (not timed)" >&2
-(cd "$repo" && go build -o "$bin" ./cmd/bootchain) || die "go build ./cmd/bootchain failed"
+if [ -z "$summarize" ]; then
+	echo "building bootchain (not timed)" >&2
+	(cd "$repo" && go build -o "$bin" ./cmd/bootchain) || die "go build ./cmd/bootchain failed"
+	git -C "$repo" rev-parse --short HEAD >"$scratch/rev" 2>/dev/null || echo unknown >"$scratch/rev"
+fi
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
-# ran: the steps of a report that ran (not placed from the cache, not skipped).
-ran='.steps[] | select(.status != "skipped" and .status != "placed")'
+# ran: the steps of a report that ran (not placed from the cache, skipped or
+# not requested).
+ran='.steps[] | select(.status == "ok" or .status == "failed" or .status == "unverified")'
 # outputs R.json: the SHA-256 of the sorted "<sha256>  <path>" lines of every
 # output of the steps that ran.
 outputs() { jq -r "$ran"' | .outputs[] | "\(.sha256)  \(.path)"' "$1" | LC_ALL=C sort | sha256sum | cut -c1-64; }
 noutputs() { jq "[$ran | .outputs[]] | length" "$1"; }
 
 status=0
-: >"$scratch/times"
+[ -n "$summarize" ] || : >"$scratch/times"
 # one RUN BACKEND: one timed bootchain run; its report is $scratch/BACKEND-RUN.json.
 one() {
 	local run=$1 b=$2 l start end rc extra=()
@@ -126,6 +140,7 @@ one() {
 }
 
 for run in $(seq 1 "$runs"); do
+	[ -z "$summarize" ] || break
 	if [ $((run % 2)) = 1 ]; then
 		one "$run" builder-hex0
 		one "$run" qemu
@@ -135,7 +150,8 @@ for run in $(seq 1 "$runs"); do
 	fi
 done
 
-rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+rev=$(cat "$scratch/rev" 2>/dev/null || echo unknown)
+awk '$5 != 0 { bad = 1 } END { exit bad }' "$scratch/times" || status=1
 {
 	echo "# bench/builder-hex0-x86.sh ${from[*]} --until $until_step --runs $runs: x86 chain, builder-hex0 vs the Linux guest, both QEMU TCG, --no-cache"
 	echo "# $(date -u +%FT%TZ); $(uname -srm); $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)); $(qemu-system-x86_64 --version | head -1); bootchain $rev"
