@@ -23,9 +23,9 @@
 # Programs are static i386 ELF executables; they run in ring 0 too and call
 # the kernel with int 0x80 as on Linux (number in EAX, arguments in EBX,
 # ECX, EDX, result in EAX, -errno on failure): exit, fork, read, write,
-# open, close, waitpid, execve, chdir, lseek, access, mkdir, brk, wait4,
-# getcwd, exit_group; chmod, umask and getpid do nothing but succeed;
-# every other call fails with ENOSYS.
+# open, close, waitpid, unlink, execve, chdir, lseek, getpid, access,
+# mkdir, rmdir, brk, wait4, getcwd, exit_group; chmod and umask do nothing
+# but succeed; every other call fails with ENOSYS.
 #
 # fork makes a copy of the calling process's memory (its image from the
 # lowest loaded address to its break, its stack, open files and working
@@ -36,7 +36,8 @@
 #
 # Files live in memory: a table of entries (name, data, length, capacity,
 # kind) and a heap that only grows. Opening a file with O_TRUNC makes a new
-# empty entry; lookups take the newest entry of a name. Paths are made
+# empty entry; lookups take the newest entry of a name; unlink takes an
+# entry's name away (its bytes stay on the heap). Paths are made
 # absolute against the working directory, with "." and ".." resolved.
 	.intel_syntax noprefix
 
@@ -46,7 +47,7 @@
 	.set SECBUF, 0x10800	# one sector of the script
 	.set PATHBUF, 0x11000	# the path being resolved, 4 KiB
 	.set CWD, 0x12000	# the running process's working directory, 4 KiB
-	.set FDS, 0x13000	# 32 descriptors of 8 bytes: entry address, offset
+	.set FDS, 0x16000	# NFDS descriptors of 8 bytes: entry address, offset
 	.set VARS, 0x13100	# the kernel's variables, below
 	.set LINEBUF, 0x14000	# the shell's line, 4 KiB
 	.set WORDS, 0x15000	# the shell's word pointers
@@ -58,6 +59,7 @@
 	.set HEAP, 0x10000000	# file names and contents grow up from here
 	.set HEAP_END, 0xC0000000	# up to here (3 GiB of memory)
 	.set MAXFILES, 32768	# entries in the file table
+	.set NFDS, 1024	# descriptors per process (M2-Mesoplanet keeps every include open)
 	.set SCRIPT, 175	# the script's first sector
 # the variables (dwords at VARS)
 	.set heap_top, VARS+0	# the heap's first free byte
@@ -87,9 +89,9 @@
 	.set R_LO, 12	# its image_lo
 	.set R_BRK, 16	# its brk
 	.set R_PID, 20	# its pid
-	.set R_FDS, 32	# its descriptors, 256 bytes
-	.set R_CWD, 288	# its working directory, 4096 bytes
-	.set R_MEM, 4384	# then its image, then its stack
+	.set R_FDS, 32	# its descriptors, NFDS*8 bytes
+	.set R_CWD, R_FDS+NFDS*8	# its working directory, 4096 bytes
+	.set R_MEM, R_CWD+4096	# then its image, then its stack
 
 	.text
 	.code16
@@ -166,7 +168,7 @@ shell:
 	mov esp, KSTACK	# a program that exited left its stack
 	mov edi, FDS	# close every file
 	xor eax, eax	# zero
-	mov ecx, 64	# 256 bytes
+	mov ecx, NFDS*2	# NFDS*8 bytes
 	rep stosd	# cleared
 	mov dword ptr [CWD], 0x2F	# the directory is "/"
 	cmp [eof], eax	# was the script's end reached?
@@ -783,6 +785,10 @@ syscall:
 	je sys_wait
 	cmp eax, 11	# execve
 	je sys_execve
+	cmp eax, 10	# unlink
+	je sys_unlink
+	cmp eax, 40	# rmdir
+	je sys_unlink
 	cmp eax, 12	# chdir
 	je sys_chdir
 	cmp eax, 19	# lseek
@@ -810,10 +816,10 @@ sys_getpid:
 	mov eax, [cur_pid]	# the running process
 	ret
 
-# fd_entry: EBX = descriptor (3-31); EDI = its slot, EAX = its entry; on a
+# fd_entry: EBX = descriptor (3 to NFDS-1); EDI = its slot, EAX = its entry; on a
 # bad descriptor returns -EBADF from the system call itself.
 fd_entry:
-	cmp ebx, 32	# in the table?
+	cmp ebx, NFDS	# in the table?
 	jae fd_bad	# no
 	lea edi, [FDS+ebx*8]	# the slot
 	mov eax, [edi]	# its entry
@@ -922,11 +928,20 @@ write_console_end:
 sys_open:
 	mov esi, ebx	# the path
 	call resolve	# PATHBUF; keeps ECX
-	test ecx, 0x200	# O_TRUNC?
-	jnz open_new	# a new, empty file
 	call lookup	# EAX = the entry
 	test eax, eax	# found?
-	jnz open_fd	# yes
+	jz open_missing	# no
+	test ecx, 0x80	# O_EXCL?
+	jz open_trunc	# no
+	test ecx, 0x40	# with O_CREAT?
+	jz open_trunc	# no: O_EXCL alone means nothing
+	mov eax, -17	# EEXIST
+	ret
+open_trunc:
+	test ecx, 0x200	# O_TRUNC?
+	jz open_fd	# no: the file as it is
+	jmp open_new	# yes: a new, empty file
+open_missing:
 	test ecx, 0x40	# O_CREAT?
 	jz open_enoent	# no: ENOENT
 open_new:
@@ -937,7 +952,7 @@ open_slot:
 	cmp dword ptr [FDS+ebx*8], 0	# free?
 	je open_found	# yes
 	inc ebx	# next
-	cmp ebx, 32	# in the table?
+	cmp ebx, NFDS	# in the table?
 	jb open_slot	# yes
 	mov eax, -24	# EMFILE
 	ret
@@ -953,6 +968,17 @@ open_offset:
 	ret
 open_enoent:
 	mov eax, -2	# ENOENT
+	ret
+
+# unlink(path), rmdir(path): the entry loses its name
+sys_unlink:
+	mov esi, ebx	# the path
+	call resolve	# PATHBUF
+	call lookup	# EAX = its entry
+	test eax, eax	# found?
+	jz open_enoent	# no: ENOENT
+	mov dword ptr [eax+F_NAME], offset s_none	# a name no path matches
+	xor eax, eax	# 0
 	ret
 
 # close(fd)
@@ -1090,7 +1116,7 @@ fork_at:
 	mov [cur_rec], eax	# the newest record
 	lea edi, [eax+R_FDS]	# copy the descriptors
 	mov esi, FDS	# from the table
-	mov ecx, 64	# 256 bytes
+	mov ecx, NFDS*2	# NFDS*8 bytes
 	rep movsd	# copied
 	mov esi, CWD	# the working directory, R_CWD
 	mov ecx, 1024	# 4 KiB
@@ -1141,7 +1167,7 @@ sys_exit:
 	mov ebp, [edi+R_ESP]	# its stack pointer
 	lea esi, [edi+R_FDS]	# the descriptors
 	mov edi, FDS	# to the table
-	mov ecx, 64	# 256 bytes
+	mov ecx, NFDS*2	# NFDS*8 bytes
 	rep movsd	# restored
 	mov edi, CWD	# the working directory
 	mov ecx, 1024	# 4 KiB
@@ -1305,3 +1331,5 @@ s_full:
 	.asciz "kernel: out of memory\n"
 s_fault:
 	.asciz "kernel: fault"
+s_none:
+	.byte 0	# the empty name of an unlinked entry
