@@ -237,9 +237,29 @@ func RunScript(g qemu.Guest) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// finishWords bounds the words of one catm in FinishScript (the kaem
-// seed takes 4095).
-const finishWords = 2000
+// finishWords and finishBytes bound one catm in FinishScript: the kaem
+// seed takes 4095 words of at most 65536 bytes in all, each with its NUL.
+const (
+	finishWords = 2000
+	finishBytes = 60000
+)
+
+// finishChunks splits words into the catm commands' word lists, each
+// within finishWords and finishBytes.
+func finishChunks(words []string) [][]string {
+	var chunks [][]string
+	var cur []string
+	n := 0
+	for _, w := range words {
+		if len(cur) > 0 && (len(cur) >= finishWords || n+len(w)+1 > finishBytes) {
+			chunks = append(chunks, cur)
+			cur, n = nil, 0
+		}
+		cur = append(cur, w)
+		n += len(w) + 1
+	}
+	return append(chunks, cur)
+}
 
 // FinishScript returns the kaem script the kernel's shell runs after
 // RunScript, whatever became of it: catm writes the result area to
@@ -248,8 +268,9 @@ const finishWords = 2000
 // each output between its out and close markers, then the done marker.
 // The piece of a step that failed does not exist, so catm stops there and
 // the area ends with that step's begin marker. A chain with more outputs
-// than one command line takes (about 660) is joined in parts first; there
-// a failed step leaves no /dev/hda, which the host reports as no result.
+// than one command line takes (finishWords words, finishBytes bytes: the
+// kaem seed's limits) is joined in parts first; there a failed step leaves
+// no /dev/hda, which the host reports as no result.
 func FinishScript(g qemu.Guest) []byte {
 	words := []string{markerFile(qemu.FrameHello, 0, 0)}
 	for i, s := range g.Steps {
@@ -263,14 +284,15 @@ func FinishScript(g qemu.Guest) []byte {
 	words = append(words, markerFile(qemu.FrameDone, 0, 0))
 	var b strings.Builder
 	b.WriteString("# bootchain builder-hex0: join the result area into /dev/hda (package builderhex0).\n")
-	if len(words) <= finishWords {
+	chunks := finishChunks(words)
+	if len(chunks) == 1 {
 		fmt.Fprintf(&b, "%s %s %s\n", catmPath, hdaPath, strings.Join(words, " "))
 		return []byte(b.String())
 	}
 	var parts []string
-	for i := 0; i < len(words); i += finishWords {
+	for _, c := range chunks {
 		part := fmt.Sprintf("%s/part-%d", resultDir, len(parts)+1)
-		fmt.Fprintf(&b, "%s %s %s\n", catmPath, part, strings.Join(words[i:min(i+finishWords, len(words))], " "))
+		fmt.Fprintf(&b, "%s %s %s\n", catmPath, part, strings.Join(c, " "))
 		parts = append(parts, part)
 	}
 	fmt.Fprintf(&b, "%s %s %s\n", catmPath, hdaPath, strings.Join(parts, " "))

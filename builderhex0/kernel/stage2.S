@@ -24,7 +24,7 @@
 # the kernel with int 0x80 as on Linux (number in EAX, arguments in EBX,
 # ECX, EDX, result in EAX, -errno on failure): exit, fork, read, write,
 # open, close, waitpid, unlink, execve, chdir, lseek, getpid, access,
-# mkdir, rmdir, brk, wait4, getcwd, exit_group; chmod and umask do nothing
+# mkdir, rmdir, symlink, brk, wait4, getcwd, exit_group; chmod and umask do nothing
 # but succeed; every other call fails with ENOSYS.
 #
 # fork makes a copy of the calling process's memory (its image from the
@@ -37,8 +37,11 @@
 # Files live in memory: a table of entries (name, data, length, capacity,
 # kind) and a heap that only grows. Opening a file with O_TRUNC makes a new
 # empty entry; lookups take the newest entry of a name; unlink takes an
-# entry's name away (its bytes stay on the heap). Paths are made
+# entry's name away (its bytes stay on the heap); a symbolic link is an
+# entry holding its target, followed when looked up. Paths are made
 # absolute against the working directory, with "." and ".." resolved.
+# Programs may be linked anywhere from 0x01000000 (mes-m2's address) and
+# grow with brk up to 0x40000000; their stack is below 0x48000000.
 	.intel_syntax noprefix
 
 # ---- memory map (physical addresses, equal to linear ones) ----
@@ -53,10 +56,13 @@
 	.set WORDS, 0x15000	# the shell's word pointers
 	.set ARGBUF, 0x20000	# execve's arguments: argc, envc, the strings
 	.set FILES, 0x100000	# the file table: 32768 entries of 32 bytes
-	.set USTACK, 0x1000000	# programs' stack top
-	.set SAVE, 0x1000000	# the save stack of forked parents grows up from here
-	.set SAVE_END, 0x8000000	# up to here
-	.set HEAP, 0x10000000	# file names and contents grow up from here
+	.set LINKBUF, 0x18000	# a symbolic link's target being resolved, 4 KiB
+	.set PROG_END, 0x40000000	# programs load and grow (brk) below here,
+	# from wherever they are linked: 0x08048000 (stage0), 0x01000000 (mes-m2)
+	.set USTACK, 0x48000000	# programs' stack top (the stack grows down to PROG_END)
+	.set SAVE, 0x48000000	# the save stack of forked parents grows up from here
+	.set SAVE_END, 0x60000000	# up to here
+	.set HEAP, 0x60000000	# file names and contents grow up from here
 	.set HEAP_END, 0xC0000000	# up to here (3 GiB of memory)
 	.set MAXFILES, 32768	# entries in the file table
 	.set NFDS, 1024	# descriptors per process (M2-Mesoplanet keeps every include open)
@@ -81,7 +87,7 @@
 	.set F_DATA, 4	# the contents
 	.set F_LEN, 8	# their length
 	.set F_CAP, 12	# bytes reserved at F_DATA
-	.set F_DIR, 16	# 1 for a directory
+	.set F_DIR, 16	# 1 for a directory, 2 for a symbolic link (its target in F_DATA)
 # a save record (a forked parent)
 	.set R_PREV, 0	# the record before it, or 0
 	.set R_END, 4	# the first byte after it
@@ -690,9 +696,13 @@ resolve_done:
 	ret
 
 # ---- the file table ----
-# lookup: EAX = the newest entry named PATHBUF, or 0. Keeps EBX, ECX, EDX.
+# lookup: EAX = the newest entry named PATHBUF, or 0, following symbolic
+# links (up to 8; PATHBUF is then the target's path). Keeps EBX, ECX, EDX.
 lookup:
 	push ecx	# kept
+	push edx	# kept
+	mov edx, 8	# links it follows at most
+lookup_again:
 	mov ecx, [nfiles]	# from the newest entry
 lookup_next:
 	jecxz lookup_none	# none left
@@ -706,12 +716,44 @@ lookup_next:
 	call strcmp	# equal?
 	pop eax	# restored
 	jne lookup_next	# no
+	cmp dword ptr [eax+F_DIR], 2	# a symbolic link?
+	je lookup_link	# then its target
+	pop edx	# restored
 	pop ecx	# restored
 	ret
 lookup_none:
 	xor eax, eax	# not found
+	pop edx	# restored
 	pop ecx	# restored
 	ret
+lookup_link:
+	dec edx	# one link fewer
+	jz lookup_none	# too many: not found
+	mov ecx, eax	# the link's entry (ECX is free until lookup_again)
+	mov edi, LINKBUF	# build the target's path here
+	mov esi, [ecx+F_DATA]	# the target, as written
+	cmp byte ptr [esi], 0x2F	# absolute?
+	je lookup_target	# then it is the path
+	mov esi, [ecx+F_NAME]	# else it starts in the link's directory
+lookup_dir:
+	lodsb	# copy the link's name
+	stosb	# with its zero byte
+	test al, al	# the end?
+	jnz lookup_dir	# not yet
+lookup_cut:
+	dec edi	# back
+	cmp byte ptr [edi], 0x2F	# to its last slash
+	jne lookup_cut	# (the name is absolute: there is one)
+	inc edi	# keep the slash
+	mov esi, [ecx+F_DATA]	# then the target
+lookup_target:
+	lodsb	# copy it
+	stosb	# with its zero byte
+	test al, al	# the end?
+	jnz lookup_target	# not yet
+	mov esi, LINKBUF	# an absolute path
+	call resolve	# PATHBUF = the target, cleaned
+	jmp lookup_again	# look it up
 # create: EAX = a new entry named PATHBUF, empty, its contents at the
 # heap's top. Keeps EBX, ECX, EDX.
 create:
@@ -789,6 +831,8 @@ syscall:
 	je sys_unlink
 	cmp eax, 40	# rmdir
 	je sys_unlink
+	cmp eax, 83	# symlink
+	je sys_symlink
 	cmp eax, 12	# chdir
 	je sys_chdir
 	cmp eax, 19	# lseek
@@ -970,6 +1014,30 @@ open_enoent:
 	mov eax, -2	# ENOENT
 	ret
 
+# symlink(target, path): an entry of kind 2 whose contents are the target
+sys_symlink:
+	mov esi, ecx	# the link's path
+	call resolve	# PATHBUF; keeps EBX
+	call create	# EAX = a new entry
+	mov edx, eax	# kept in EDX: the copy below uses AL
+	mov dword ptr [edx+F_DIR], 2	# a symbolic link
+	mov edi, [edx+F_DATA]	# its contents, at the heap's top
+	mov esi, ebx	# the target
+symlink_byte:
+	lodsb	# copy it
+	stosb	# with its zero byte
+	test al, al	# the end?
+	jnz symlink_byte	# not yet
+	mov ebx, edi	# the heap's new top
+	call heap_check	# within the heap?
+	mov [heap_top], edi	# taken
+	sub edi, [edx+F_DATA]	# the length with the zero byte
+	mov [edx+F_CAP], edi	# reserved
+	dec edi	# without it
+	mov [edx+F_LEN], edi	# the target's length
+	xor eax, eax	# 0
+	ret
+
 # unlink(path), rmdir(path): the entry loses its name
 sys_unlink:
 	mov esi, ebx	# the path
@@ -1067,7 +1135,7 @@ sys_brk:
 	mov eax, [brk]	# the break
 	cmp ebx, [image_lo]	# a new break above the image?
 	jbe brk_end	# no: just report it
-	cmp ebx, HEAP	# below the heap?
+	cmp ebx, PROG_END	# below the programs' end?
 	jae brk_end	# no: refuse
 	mov edi, eax	# zero from the old break
 	mov ecx, ebx	# to the new one

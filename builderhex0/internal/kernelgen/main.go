@@ -209,9 +209,9 @@ func render(name string, source []byte, offs []emitted, code []byte, base uint32
 					hx = append(hx, fmt.Sprintf("%02X", c))
 				}
 				if s == r[0] {
-					fmt.Fprintf(&b, "%-20s # %04X  %-28s %s\n", strings.Join(hx, " "), base+uint32(s), instr, why)
+					fmt.Fprintf(&b, "%-14s # %04X  %-24s %s\n", strings.Join(hx, " "), base+uint32(s), instr, why)
 				} else {
-					fmt.Fprintf(&b, "%-20s # %04X\n", strings.Join(hx, " "), base+uint32(s))
+					fmt.Fprintf(&b, "%-14s # %04X\n", strings.Join(hx, " "), base+uint32(s))
 				}
 			}
 		case t == "":

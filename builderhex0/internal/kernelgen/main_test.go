@@ -50,10 +50,10 @@ func TestRenderComments(t *testing.T) {
 	want := `# header 12
 #  .set X, 0x10 # 34
 #  start:
-90                   # 0100  nop                          a no-op AB
+90             # 0100  nop                      a no-op AB
 
-01 02 03 04 05 06 07 08 # 0101  .byte 1,2,3,4,5,6,7,8,9      nine
-09                   # 0109
+01 02 03 04 05 06 07 08 # 0101  .byte 1,2,3,4,5,6,7,8,9  nine
+09             # 0109
 `
 	if _, body, _ := bytes.Cut(text, []byte("#\n")); string(body) != want {
 		t.Errorf("render:\n%s\nexpected:\n%s", body, want)
