@@ -32,13 +32,13 @@ func TestRunSummary(t *testing.T) {
 		want string
 	}{
 		{"plain run", report(3, verify.StatusOK, "full", verify.UntilDefault),
-			"3 steps verified, 1 from the cache (the default stop, full; not requested: 23 more with --until tcc-musl-pass2, 3 pending (no commands yet))"},
+			"3 steps verified, 1 from the cache (the default stop, full; not requested: 25 more with --until gcc-hello, 1 pending (no commands yet))"},
 		{"--until mes-hello", report(8, verify.StatusOK, "mes-hello", verify.UntilFlag),
-			"8 steps verified, 1 from the cache (--until mes-hello; not requested: 18 more with --until tcc-musl-pass2, 3 pending (no commands yet))"},
+			"8 steps verified, 1 from the cache (--until mes-hello; not requested: 20 more with --until gcc-hello, 1 pending (no commands yet))"},
 		{"--until tcc-hello", report(12, verify.StatusOK, "tcc-hello", verify.UntilFlag),
-			"12 steps verified, 1 from the cache (--until tcc-hello; not requested: 14 more with --until tcc-musl-pass2, 3 pending (no commands yet))"},
+			"12 steps verified, 1 from the cache (--until tcc-hello; not requested: 16 more with --until gcc-hello, 1 pending (no commands yet))"},
 		{"one step", report(1, verify.StatusOK, "seed", verify.UntilFlag),
-			"1 step verified, 1 from the cache (--until seed; not requested: 25 more with --until tcc-musl-pass2, 3 pending (no commands yet))"},
+			"1 step verified, 1 from the cache (--until seed; not requested: 27 more with --until gcc-hello, 1 pending (no commands yet))"},
 	} {
 		if got := runSummary(c, tc.rep); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
