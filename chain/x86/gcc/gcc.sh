@@ -36,8 +36,9 @@
 # @GOTOFF) and without the C++ exception support _eh (LIB2FUNCS_EH: its
 # frame tables use forward .set symbols, which tcc's assembler turns into
 # undefined symbols); the targets start.encap and rest.encap are those of
-# `all` but the Info manuals (no makeinfo here). The cached answer is
-# Guix's: configure cannot run its floating-point format test.
+# `all` but the Info manuals (no makeinfo here). (Guix also gives
+# configure a cached ac_cv_c_float_format, which gcc 2.95.3's configure
+# never asks for.)
 set -e
 tcc=tcc-musl
 export PATH=/gcc-tools:/usr/bin:/bin
@@ -91,12 +92,10 @@ sed -i -e 's| %{!shared:crtbegin.o%s} %{shared:crtbeginS.o%s}||' \
        -e 's|"%{!shared:crtend.o%s} %{shared:crtendS.o%s} crtn.o%s"|"crtn.o%s"|' \
        gcc/config/linux.h
 
-echo "ac_cv_c_float_format='IEEE (little-endian)'" > config.cache
 # config.if asks glibc for its minor version (for libstdc++'s name only).
 libc_interface=-libc6.1- CC="$tcc -static" CPP="$tcc -E" ./configure \
 	--build=i686-unknown-linux-gnu --host=i686-unknown-linux-gnu \
-	--prefix=/usr --enable-static --disable-shared --disable-nls \
-	--cache-file=config.cache
+	--prefix=/usr --enable-static --disable-shared --disable-nls
 
 make -C libiberty CC="$tcc -static" AR="$tcc -ar" RANLIB=true
 
