@@ -122,6 +122,9 @@ one() {
 	l=$(load1)
 	echo "run $run, $b: bootchain run ${from[*]} --until $until_step (load $l) ..." >&2
 	start=$(date +%s.%N)
+	# The load while it runs: the 1-minute load average every 15 s.
+	(while :; do load1 >>"$scratch/$b-$run.load"; sleep 15; done) &
+	local sampler=$!
 	set +e
 	"$bin" run --chain x86 --backend "$b" --accel tcg --no-cache "${from[@]}" --until "$until_step" \
 		"${sources[@]}" "${extra[@]}" --work "$scratch/$b-$run.work" --report "$scratch/$b-$run.json" \
@@ -129,6 +132,8 @@ one() {
 	rc=$?
 	set -e
 	end=$(date +%s.%N)
+	kill "$sampler" 2>/dev/null || true
+	wait "$sampler" 2>/dev/null || true
 	rm -rf "$scratch/$b-$run.work"
 	if [ $rc -ne 0 ]; then
 		echo "run $run, $b: exit $rc:" >&2
@@ -169,7 +174,7 @@ awk '$5 != 0 { bad = 1 } END { exit bad }' "$scratch/times" || status=1
 				done
 				echo
 			done
-			for what in "steps in all" "before the first step" "whole command" "load1 before"; do
+			for what in "steps in all" "before the first step" "whole command" "load1 before" "load1 during"; do
 				printf '  %-26s' "$what"
 				for b in builder-hex0 qemu; do
 					r=$scratch/$b-$run.json
@@ -180,6 +185,10 @@ awk '$5 != 0 { bad = 1 } END { exit bad }' "$scratch/times" || status=1
 					"before the first step") v=$(awk -v w="$wall" -v s="$steps" 'BEGIN { printf "%.1f s", w - s }') ;;
 					"whole command") v=$(awk -v w="$wall" 'BEGIN { printf "%.1f s (%dm%02ds)", w, w / 60, w % 60 }') ;;
 					"load1 before") v=$(awk -v r="$run" -v b="$b" '$1 == r && $2 == b { print $4 }' "$scratch/times") ;;
+					"load1 during")
+						v=-
+						[ -s "$scratch/$b-$run.load" ] && v=$(sort -g "$scratch/$b-$run.load" | awk '{ a[NR] = $1; t += $1 } END { printf "%.1f (%s-%s)", t / NR, a[1], a[NR] }')
+						;;
 					esac
 					printf ' %14s' "$v"
 				done
@@ -196,12 +205,12 @@ awk '$5 != 0 { bad = 1 } END { exit bad }' "$scratch/times" || status=1
 				status=1
 			fi
 		else
-			echo "  a report is missing: $(ls "$scratch"/*-"$run".json 2>/dev/null | xargs -r -n1 basename)"
+			echo "  no report from:$(for r in "$hb" "$qm"; do [ -f "$r" ] || printf ' %s' "$(basename "$r")"; done) (the run failed or is still going)"
 			status=1
 		fi
 	done
 	echo
-	echo "load during the runs: other work shares this machine; load1 is the 1-minute load average just before each command"
+	echo "load: other work shares this machine; load1 before is the 1-minute load average just before each command, load1 during its mean (min-max) sampled every 15 s"
 } | tee "$scratch/summary.txt"
 
 if [ "$save" = 1 ]; then
