@@ -29,7 +29,7 @@
 // sector 0 and prints its length (eight hex digits) on the console. That
 // file is the result area (Decode): frames in the guest protocol's format
 // (package qemu's markers, one nonce per chain), joined by FinishScript
-// from the outputs and the pieces RunScript left after each step that
+// (and JoinScript, past one command line's worth) from the outputs and the pieces RunScript left after each step that
 // ended well:
 //
 //	bootchain-frame NONCE hello

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +146,48 @@ func testStepFails(t *testing.T, k Kernel) {
 	want := "begin ok|out/a=AB\n|step-done ok|begin broken"
 	if strings.Join(got, "|") != want {
 		t.Errorf("events %q, expected %q", strings.Join(got, "|"), want)
+	}
+}
+
+// TestMissingOutput: an output the guest lacks (untar's symlinks on
+// upstream's kernel, which has no symlink call) ends the result area after
+// its out marker, and the host names it, also when the area is written in
+// parts (over finishWords files), where the kaem seed stops at the part
+// that failed and join.kaem still joins the parts before it.
+func TestMissingOutput(t *testing.T) {
+	EachKernel(t, testMissingOutput)
+}
+
+func testMissingOutput(t *testing.T, k Kernel) {
+	var files []initramfs.Entry
+	for _, name := range hex0.Names {
+		s, err := hex0.Build("x86", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, initramfs.File{Path: "seeds/" + name, Mode: 0o755, Data: s.Bytes})
+	}
+	files = append(files, initramfs.File{Path: "src/a.hex0", Data: []byte("41 0A # A\n")}, initramfs.Dir{Path: "out"})
+	// 700 outputs: 2104 files to join, so two parts; the missing one,
+	// output 690, is in the second.
+	var outs []string
+	for i := range 699 {
+		p := fmt.Sprintf("in/f%03d", i)
+		files = append(files, initramfs.File{Path: p, Data: []byte{'a' + byte(i%26)}})
+		outs = append(outs, p)
+	}
+	outs = slices.Insert(outs, 689, "in/missing")
+	g := qemu.Guest{Kaem: "seeds/kaem-optional-seed", Hex0: "seeds/hex0-seed", Arch: "x86", Key: "missing", Files: files,
+		Steps: []qemu.GuestStep{{Name: "many", Argv: []string{"/seeds/hex0-seed", "/src/a.hex0", "/out/a"}, Outputs: outs}}}
+	if JoinScript(g) == nil {
+		t.Fatal("JoinScript: nil, expected the area to be written in parts")
+	}
+	err := Run(context.Background(), k, g, Config{Accel: qemu.AccelTCG, IdleTimeout: time.Minute, TempDir: t.TempDir()}, nil)
+	want := "step 1 (many): output 690 (/in/missing): the area ends at its out marker: the guest could not open the file"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, expected one saying %q", err, want)
+	}
+	if !errors.Is(err, ErrResult) {
+		t.Errorf("err = %v, expected it to wrap ErrResult", err)
 	}
 }

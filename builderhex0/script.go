@@ -24,6 +24,7 @@ const (
 	seedDir    = "/" + guestDir + "/seed"
 	scriptPath = "/" + guestDir + "/run.kaem"
 	finishPath = "/" + guestDir + "/finish.kaem"
+	joinPath   = "/" + guestDir + "/join.kaem"
 	// echoTTY is where the step markers go: a file in builder-hex0's
 	// memory, named as the QEMU guest's data channel so the kaem seed's
 	// echo of each marker is the line package engine follows.
@@ -147,11 +148,20 @@ func Script(g qemu.Guest) ([]byte, error) {
 	if err := src(finishPath, FinishScript(g)); err != nil {
 		return nil, err
 	}
+	join := JoinScript(g)
+	if join != nil {
+		if err := src(joinPath, join); err != nil {
+			return nil, err
+		}
+	}
 	// The shell passes one argument; a program's name must not start with
 	// s, h or f (its own commands): the kaem seed's path starts with '/'.
-	// The shell goes on whatever the first script did.
+	// The shell goes on whatever each script did.
 	fmt.Fprintf(&b, "/%s %s\n", kaem, scriptPath)
 	fmt.Fprintf(&b, "/%s %s\n", kaem, finishPath)
+	if join != nil {
+		fmt.Fprintf(&b, "/%s %s\n", kaem, joinPath)
+	}
 	return b.Bytes(), nil
 }
 
@@ -267,11 +277,48 @@ func finishChunks(words []string) [][]string {
 // then for each step its begin marker, its piece (the end marker) and
 // each output between its out and close markers, then the done marker.
 // The piece of a step that failed does not exist, so catm stops there and
-// the area ends with that step's begin marker. A chain with more outputs
-// than one command line takes (finishWords words, finishBytes bytes: the
-// kaem seed's limits) is joined in parts first; there a failed step leaves
-// no /dev/hda, which the host reports as no result.
+// the area ends with that step's begin marker; an output the guest lacks
+// ends it after that output's out marker. A chain with more outputs than
+// one command line takes (finishWords words, finishBytes bytes: the kaem
+// seed's limits) is written in parts, which JoinScript joins.
 func FinishScript(g qemu.Guest) []byte {
+	var b strings.Builder
+	b.WriteString("# bootchain builder-hex0: join the result area into /dev/hda (package builderhex0).\n")
+	chunks := finishChunks(resultWords(g))
+	if len(chunks) == 1 {
+		fmt.Fprintf(&b, "%s %s %s\n", catmPath, hdaPath, strings.Join(chunks[0], " "))
+		return []byte(b.String())
+	}
+	for i, c := range chunks {
+		fmt.Fprintf(&b, "%s %s %s\n", catmPath, partFile(i+1), strings.Join(c, " "))
+	}
+	return []byte(b.String())
+}
+
+// JoinScript returns the kaem script that joins FinishScript's parts into
+// /dev/hda, or nil when the area is written in one. The kernel's shell
+// runs it on its own, after FinishScript, since the kaem seed stops at the
+// first command that fails: a part that stopped at a missing file (or a
+// failed step) still leaves the parts before it, and catm here stops at
+// the first part that was never written, so the area ends where the
+// guest's copying stopped, as it does when it is written in one.
+func JoinScript(g qemu.Guest) []byte {
+	chunks := finishChunks(resultWords(g))
+	if len(chunks) == 1 {
+		return nil
+	}
+	parts := make([]string, len(chunks))
+	for i := range chunks {
+		parts[i] = partFile(i + 1)
+	}
+	return fmt.Appendf(nil, "# bootchain builder-hex0: join the parts of the result area (package builderhex0).\n%s %s %s\n",
+		catmPath, hdaPath, strings.Join(parts, " "))
+}
+
+func partFile(i int) string { return fmt.Sprintf("%s/part-%d", resultDir, i) }
+
+// resultWords returns the files the result area joins, in order.
+func resultWords(g qemu.Guest) []string {
 	words := []string{markerFile(qemu.FrameHello, 0, 0)}
 	for i, s := range g.Steps {
 		n := i + 1
@@ -281,20 +328,5 @@ func FinishScript(g qemu.Guest) []byte {
 			words = append(words, markerFile(qemu.FrameOut, n, k+1), "/"+p, closeFile(n, k+1))
 		}
 	}
-	words = append(words, markerFile(qemu.FrameDone, 0, 0))
-	var b strings.Builder
-	b.WriteString("# bootchain builder-hex0: join the result area into /dev/hda (package builderhex0).\n")
-	chunks := finishChunks(words)
-	if len(chunks) == 1 {
-		fmt.Fprintf(&b, "%s %s %s\n", catmPath, hdaPath, strings.Join(words, " "))
-		return []byte(b.String())
-	}
-	var parts []string
-	for _, c := range chunks {
-		part := fmt.Sprintf("%s/part-%d", resultDir, len(parts)+1)
-		fmt.Fprintf(&b, "%s %s %s\n", catmPath, part, strings.Join(c, " "))
-		parts = append(parts, part)
-	}
-	fmt.Fprintf(&b, "%s %s %s\n", catmPath, hdaPath, strings.Join(parts, " "))
-	return []byte(b.String())
+	return append(words, markerFile(qemu.FrameDone, 0, 0))
 }

@@ -31,8 +31,12 @@ func TestFinishScriptLimits(t *testing.T) {
 				outs = append(outs, p)
 			}
 			g := qemu.Guest{Key: "limits", Steps: []qemu.GuestStep{{Name: "s", Argv: []string{"/x"}, Outputs: outs}}}
+			if join := JoinScript(g); (join != nil) != tc.split {
+				t.Fatalf("JoinScript: %q, expected a script: %v", join, tc.split)
+			}
+			// finish.kaem's lines, then join.kaem's, if any.
 			var lines []string
-			for _, l := range strings.Split(string(FinishScript(g)), "\n") {
+			for _, l := range strings.Split(string(FinishScript(g))+string(JoinScript(g)), "\n") {
 				if strings.HasPrefix(l, catmPath+" ") {
 					lines = append(lines, l)
 				}
