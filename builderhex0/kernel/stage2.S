@@ -57,6 +57,7 @@
 	.set ARGBUF, 0x20000	# execve's arguments: argc, envc, the strings
 	.set FILES, 0x100000	# the file table: 32768 entries of 32 bytes
 	.set LINKBUF, 0x18000	# a symbolic link's target being resolved, 4 KiB
+	.set PROG_START, 0x01000000	# programs load from here (execve refuses lower segments)
 	.set PROG_END, 0x40000000	# programs load and grow (brk) below here,
 	# from wherever they are linked: 0x08048000 (stage0), 0x01000000 (mes-m2)
 	.set USTACK, 0x48000000	# programs' stack top (the stack grows down to PROG_END)
@@ -194,6 +195,8 @@ line_eof:
 	inc dword ptr [eof]	# no more lines after this one
 line_end:
 	mov byte ptr [edi], 0	# end the line
+	cmp edi, LINEBUF	# an empty line?
+	je shell	# does nothing
 	mov esi, LINEBUF	# echo it
 	call puts	# on the console
 	call newline	# and a line feed
@@ -1276,7 +1279,8 @@ execve_end:
 	ret
 
 # find_exec: EAX = the entry of the program at path ESI, -ENOENT when there
-# is none, -ENOEXEC when it is no ELF file. Keeps ECX, EDX.
+# is none, -ENOEXEC when it is no ELF file or a segment falls outside
+# PROG_START-PROG_END. Keeps ECX, EDX.
 find_exec:
 	call resolve	# PATHBUF
 	call lookup	# EAX = its entry
@@ -1284,9 +1288,36 @@ find_exec:
 	jz open_enoent	# no: ENOENT
 	mov esi, [eax+F_DATA]	# its contents
 	cmp dword ptr [esi], 0x464C457F	# "\x7fELF"?
-	je find_exec_end	# yes
+	jne find_exec_bad	# no
+	push ecx	# kept
+	push edx	# kept
+	movzx ecx, word ptr [esi+0x2C]	# e_phnum
+	mov edx, [esi+0x1C]	# e_phoff
+	add edx, esi	# the first program header
+find_exec_seg:
+	jecxz find_exec_ok	# every header checked
+	cmp dword ptr [edx], 1	# PT_LOAD?
+	jne find_exec_next	# no: not loaded
+	mov edi, [edx+8]	# p_vaddr
+	cmp edi, PROG_START	# above the kernel's tables?
+	jb find_exec_refuse	# no
+	add edi, [edx+20]	# + p_memsz
+	jc find_exec_refuse	# past 4 GiB
+	cmp edi, PROG_END	# below the stack?
+	ja find_exec_refuse	# no
+find_exec_next:
+	movzx edi, word ptr [esi+0x2A]	# e_phentsize
+	add edx, edi	# the next header
+	dec ecx	# one fewer
+	jmp find_exec_seg	# check it
+find_exec_refuse:
+	mov eax, -8	# ENOEXEC: it would overwrite the kernel's memory
+find_exec_ok:
+	pop edx	# restored
+	pop ecx	# restored
+	ret
+find_exec_bad:
 	mov eax, -8	# ENOEXEC
-find_exec_end:
 	ret
 
 # load_exec: replace the running process with the program of entry EAX,

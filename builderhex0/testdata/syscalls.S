@@ -153,6 +153,24 @@ parent:
 	cmp dword ptr [buf], 0x0700	# exited with 7
 1:	check fork_wait
 
+	mov ebx, offset low	# a program linked over the kernel's tables
+	mov ecx, 0x241
+	mov edx, 0700
+	sys 5
+	mov edi, eax
+	mov ebx, eax
+	mov ecx, offset lowelf
+	mov edx, lowelf_end - lowelf
+	sys 4
+	mov ebx, edi
+	sys 6
+	mov ebx, offset low	# execve refuses it: ENOEXEC
+	mov ecx, offset noargs
+	xor edx, edx
+	sys 11
+	cmp eax, -8
+	check execve_low
+
 	sys 999	# an unknown call: ENOSYS
 	cmp eax, -38
 	check enosys
@@ -211,6 +229,17 @@ name_unlink:	.asciz "unlink"
 name_unlinked:	.asciz "unlinked"
 name_brk:	.asciz "brk"
 name_fork_wait:	.asciz "fork_wait"
+name_execve_low:	.asciz "execve_low"
 name_enosys:	.asciz "enosys"
+low:	.asciz "/low"
+noargs:	.long low, 0
+# an ELF file whose one segment would load at 0x00100000
+lowelf:	.byte 0x7F, 0x45, 0x4C, 0x46, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0
+	.short 2, 3
+	.long 1, 0x00100054, 52, 0, 0
+	.short 52, 32, 1, 0, 0, 0
+	.long 1, 0, 0x00100000, 0x00100000, 0x58, 0x58, 5, 0x1000
+	.byte 0xEB, 0xFE, 0, 0
+lowelf_end:
 	.bss
 buf:	.space 16
