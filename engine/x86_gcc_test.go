@@ -4,9 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/bootchain/bootchain/chain"
-	"github.com/bootchain/bootchain/verify"
 )
 
 // gccFlips names, for the source of step gcc, files of it to change one
@@ -34,35 +31,7 @@ func TestX86GCCUpstream(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(tree, "gcc", "gcc.c")); err != nil {
 		t.Skipf("BOOTCHAIN_GCC_2953 is not a gcc-core 2.95.3 tree: %v", err)
 	}
-	needSandbox(t)
-	c, err := chain.Load("x86")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sources := map[string]string{"gcc-core": tree}
-	o := Options{Chain: c, CacheDir: cache, TempDir: t.TempDir(), Sources: sources,
-		From: "gcc", Until: "gcc-hello", NoCache: true, WorkDir: filepath.Join(t.TempDir(), "w")}
-	rep, err := Run(t.Context(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ran := 0
-	for _, st := range rep.Steps {
-		switch i := c.StepIndex(st.Name); {
-		case i < c.StepIndex("gcc"):
-			if st.Status != verify.StatusPlaced {
-				t.Errorf("step %s: %s, want %s", st.Name, st.Status, verify.StatusPlaced)
-			}
-		case i <= c.StepIndex("gcc-hello"):
-			ran++
-			if st.Status != verify.StatusOK || st.Cached {
-				t.Errorf("step %s: %s (cached %v), want it run and verified", st.Name, st.Status, st.Cached)
-			}
-		}
-	}
-	if ran != 2 {
-		t.Errorf("ran %d of the steps gcc and gcc-hello, want 2", ran)
-	}
+	c, o := runFresh(t, cache, map[string]string{"gcc-core": tree}, "gcc", "gcc-hello", 2)
 	hello, err := os.ReadFile(filepath.Join("..", "chain", "x86", "gcc", "gcc-hello.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,20 +46,9 @@ func TestX86GCCUpstream(t *testing.T) {
 		}
 	}
 
-	src, _ := c.Source("gcc-core")
 	for _, flip := range gccFlips {
 		t.Run(flip, func(t *testing.T) {
-			want, ok := src.Files[flip]
-			if !ok {
-				t.Fatalf("source gcc-core pins no %s", flip)
-			}
-			changed, actual := flippedCopy(t, src.Files, func(p string) string { return filepath.Join(tree, filepath.FromSlash(p)) }, flip)
-			o2 := o
-			o2.Sources = map[string]string{"gcc-core": changed}
-			// Not --from: every step before gcc comes from the cache, and
-			// gcc opens the source.
-			o2.From, o2.NoCache, o2.WorkDir = "", false, ""
-			runStopsAt(t, c, o2, "gcc", "gcc-core", flip, want, actual)
+			flipStopsAt(t, c, o, upstreamSource{"BOOTCHAIN_GCC_2953", "gcc-core", "gcc", flip})
 		})
 	}
 }

@@ -4,16 +4,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/bootchain/bootchain/chain"
-	"github.com/bootchain/bootchain/verify"
 )
 
 // muslSources are the upstream sources of the x86 chain's steps
 // tcc-mes-pass2 to tcc-musl-pass2, each with the variable naming a real
 // tree of it (BOOTCHAIN_LIVE_BOOTSTRAP as in TestX86ToolsUpstream), the
 // step that first reads it and a file of it to change.
-var muslSources = []struct{ env, source, step, flip string }{
+var muslSources = []upstreamSource{
 	{"BOOTCHAIN_MUSL_1124", "musl", "musl", "src/stdio/vfprintf.c"},
 	{"BOOTCHAIN_LIVE_BOOTSTRAP", "live-bootstrap-musl", "tcc-mes-pass2", "sysa/tcc-0.9.27/patches/ignore-static-inside-array.patch"},
 }
@@ -35,42 +32,8 @@ func TestX86MuslUpstream(t *testing.T) {
 	if cache == "" {
 		t.Skip("set BOOTCHAIN_MUSL_CACHE to a bootchain cache holding the x86 steps up to bash, BOOTCHAIN_MUSL_1124 to a musl 1.1.24 tree and BOOTCHAIN_LIVE_BOOTSTRAP to a live-bootstrap aae7c4a6 checkout, to run the real steps tcc-mes-pass2 to tcc-musl-pass2")
 	}
-	sources := map[string]string{}
-	for _, s := range muslSources {
-		dir := os.Getenv(s.env)
-		if dir == "" {
-			t.Skipf("set %s to a tree of source %s (the chain's comment says how to make it)", s.env, s.source)
-		}
-		sources[s.source] = dir
-	}
-	needSandbox(t)
-	c, err := chain.Load("x86")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := Options{Chain: c, CacheDir: cache, TempDir: t.TempDir(), Sources: sources,
-		From: "tcc-mes-pass2", Until: "tcc-musl-pass2", NoCache: true, WorkDir: filepath.Join(t.TempDir(), "w")}
-	rep, err := Run(t.Context(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ran := 0
-	for _, st := range rep.Steps {
-		switch i := c.StepIndex(st.Name); {
-		case i < c.StepIndex("tcc-mes-pass2"):
-			if st.Status != verify.StatusPlaced {
-				t.Errorf("step %s: %s, want %s", st.Name, st.Status, verify.StatusPlaced)
-			}
-		case i <= c.StepIndex("tcc-musl-pass2"):
-			ran++
-			if st.Status != verify.StatusOK || st.Cached {
-				t.Errorf("step %s: %s (cached %v), want it run and verified", st.Name, st.Status, st.Cached)
-			}
-		}
-	}
-	if ran != 5 {
-		t.Errorf("ran %d steps from tcc-mes-pass2 to tcc-musl-pass2, want 5", ran)
-	}
+	sources := upstreamTrees(t, muslSources, "the chain's comment says how to make it")
+	c, o := runFresh(t, cache, sources, "tcc-mes-pass2", "tcc-musl-pass2", 5)
 	// The first musl printed 2.5 as 0.000; the last tcc and musl get it right.
 	b, err := os.ReadFile(filepath.Join(o.WorkDir, "musl-check", "hello.txt"))
 	if want := "2.500 1099511627776 2.08333 -157073089682\n"; err != nil || string(b) != want {
@@ -78,23 +41,6 @@ func TestX86MuslUpstream(t *testing.T) {
 	}
 
 	for _, s := range muslSources {
-		t.Run(s.source, func(t *testing.T) {
-			src, _ := c.Source(s.source)
-			want, ok := src.Files[s.flip]
-			if !ok {
-				t.Fatalf("source %s pins no %s", s.source, s.flip)
-			}
-			changed, actual := flippedCopy(t, src.Files, func(p string) string { return filepath.Join(sources[s.source], filepath.FromSlash(p)) }, s.flip)
-			o2 := o
-			o2.Sources = map[string]string{}
-			for k, v := range sources {
-				o2.Sources[k] = v
-			}
-			o2.Sources[s.source] = changed
-			// Not --from: every step before the source's first comes from
-			// the cache, and that step opens it.
-			o2.From, o2.NoCache, o2.WorkDir = "", false, ""
-			runStopsAt(t, c, o2, s.step, s.source, s.flip, want, actual)
-		})
+		t.Run(s.source, func(t *testing.T) { flipStopsAt(t, c, o, s) })
 	}
 }

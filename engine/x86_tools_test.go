@@ -1,19 +1,17 @@
 package engine
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/bootchain/bootchain/chain"
 	"github.com/bootchain/bootchain/verify"
 )
 
 // toolsSources are the sources of the x86 chain's steps make to sed, each
 // with the variable naming a real upstream tree of it (as in
 // source.TestToolsSourcesUpstream) and a file of it to change.
-var toolsSources = []struct{ env, source, step, flip string }{
+var toolsSources = []upstreamSource{
 	{"BOOTCHAIN_MAKE_382", "make", "make", "job.c"},
 	{"BOOTCHAIN_LIVE_BOOTSTRAP", "live-bootstrap-tools", "make", "sysa/make-3.82/files/putenv_stub.c"},
 	{"BOOTCHAIN_PATCH_259", "patch", "patch", "pch.c"},
@@ -37,42 +35,8 @@ func TestX86ToolsUpstream(t *testing.T) {
 	if cache == "" {
 		t.Skip("set BOOTCHAIN_TOOLS_CACHE to a bootchain cache holding the x86 steps up to tcc-hello, and the variables of source.TestToolsSourcesUpstream, to run the real steps make to sed")
 	}
-	sources := map[string]string{}
-	for _, s := range toolsSources {
-		dir := os.Getenv(s.env)
-		if dir == "" {
-			t.Skipf("set %s to a tree of source %s (BOOTSTRAP.md says how to make it)", s.env, s.source)
-		}
-		sources[s.source] = dir
-	}
-	needSandbox(t)
-	c, err := chain.Load("x86")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := Options{Chain: c, CacheDir: cache, TempDir: t.TempDir(), Sources: sources,
-		From: "make", Until: "sed", NoCache: true, WorkDir: filepath.Join(t.TempDir(), "w")}
-	rep, err := Run(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ran := map[string]bool{}
-	for _, st := range rep.Steps {
-		switch {
-		case c.StepIndex(st.Name) < c.StepIndex("make"):
-			if st.Status != verify.StatusPlaced {
-				t.Errorf("step %s: %s, want %s", st.Name, st.Status, verify.StatusPlaced)
-			}
-		case c.StepIndex(st.Name) <= c.StepIndex("sed"):
-			ran[st.Name] = true
-			if st.Status != verify.StatusOK || st.Cached {
-				t.Errorf("step %s: %s (cached %v), want it run and verified", st.Name, st.Status, st.Cached)
-			}
-		}
-	}
-	if len(ran) != 5 {
-		t.Errorf("ran %d steps from make to sed, want 5", len(ran))
-	}
+	sources := upstreamTrees(t, toolsSources, "BOOTSTRAP.md says how to make it")
+	c, o := runFresh(t, cache, sources, "make", "sed", 5)
 	// Each tool's binary and its check's results are in the tree, pinned.
 	final := c.FinalPins("sed")
 	for _, p := range []string{"usr/bin/make", "usr/bin/patch", "usr/bin/gzip", "usr/bin/tar", "usr/bin/sed",
@@ -85,24 +49,6 @@ func TestX86ToolsUpstream(t *testing.T) {
 	}
 
 	for _, s := range toolsSources {
-		t.Run(s.source, func(t *testing.T) {
-			src, _ := c.Source(s.source)
-			want, ok := src.Files[s.flip]
-			if !ok {
-				t.Fatalf("source %s pins no %s", s.source, s.flip)
-			}
-			// A copy of the pinned files, one byte of one changed.
-			changed, actual := flippedCopy(t, src.Files, func(p string) string { return filepath.Join(sources[s.source], filepath.FromSlash(p)) }, s.flip)
-			o2 := o
-			o2.Sources = map[string]string{}
-			for k, v := range sources {
-				o2.Sources[k] = v
-			}
-			o2.Sources[s.source] = changed
-			// Not --from: every step before make comes from the cache, and
-			// the first one that uses the source opens it.
-			o2.From, o2.NoCache, o2.WorkDir = "", false, ""
-			runStopsAt(t, c, o2, s.step, s.source, s.flip, want, actual)
-		})
+		t.Run(s.source, func(t *testing.T) { flipStopsAt(t, c, o, s) })
 	}
 }
