@@ -1,8 +1,6 @@
 package chain
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -39,31 +37,16 @@ var liveBootstrapMusl = []liveBootstrapPin{
 // real run to tcc-musl-pass2 (or later), the packages there are hashed
 // too.
 func TestLiveBootstrapMusl(t *testing.T) {
-	c, err := Load("x86")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := os.ReadFile("../BOOTSTRAP.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, doc := loadX86Doc(t)
 	if len(liveBootstrapMusl) != 5 {
 		t.Fatalf("the table lists %d of live-bootstrap's hashes, want the 5 packages of tcc-mes-pass2 to tcc-musl-pass2", len(liveBootstrapMusl))
 	}
-	work := os.Getenv("BOOTCHAIN_MUSL_WORK")
-	if work == "" {
-		t.Log("BOOTCHAIN_MUSL_WORK is not set: the pins are compared, no run's tree (set it to a run's --work tree to hash its files too)")
-	}
+	work := runTree(t, "BOOTCHAIN_MUSL_WORK")
 	for _, lb := range liveBootstrapMusl {
 		_, ours, pin, ok := ourPin(t, c, doc, lb)
 		if !ok || work == "" {
 			continue
 		}
-		got, err := fileSHA256(filepath.Join(work, filepath.FromSlash(ours)))
-		if err != nil {
-			t.Errorf("%s: %v", lb.lbFile, err)
-		} else if got != pin {
-			t.Errorf("%s: %s in %s is %s, pinned %s", lb.lbFile, ours, work, got, pin)
-		}
+		checkInTree(t, work, lb, ours, pin)
 	}
 }

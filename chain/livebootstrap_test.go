@@ -41,22 +41,12 @@ var liveBootstrapTCC = []liveBootstrapPin{
 // tree of a real run to tcc-hello (or later), the files there are hashed
 // too: those no later step rewrote must equal the pins.
 func TestLiveBootstrapTCC(t *testing.T) {
-	c, err := Load("x86")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := os.ReadFile("../BOOTSTRAP.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, doc := loadX86Doc(t)
 	if len(liveBootstrapTCC) != 14 {
 		t.Fatalf("the table lists %d of live-bootstrap's hashes, want all 14", len(liveBootstrapTCC))
 	}
 	final := c.FinalPins("")
-	work := os.Getenv("BOOTCHAIN_TCC_WORK")
-	if work == "" {
-		t.Log("BOOTCHAIN_TCC_WORK is not set: the pins are compared, no run's tree (set it to a run's --work tree to hash its files too)")
-	}
+	work := runTree(t, "BOOTCHAIN_TCC_WORK")
 	for _, lb := range liveBootstrapTCC {
 		st, ours, pin, ok := ourPin(t, c, doc, lb)
 		if !ok {
@@ -84,12 +74,7 @@ func TestLiveBootstrapTCC(t *testing.T) {
 				continue
 			}
 		}
-		got, err := fileSHA256(filepath.Join(work, filepath.FromSlash(ours)))
-		if err != nil {
-			t.Errorf("%s: %v", lb.lbFile, err)
-		} else if got != pin {
-			t.Errorf("%s: %s in %s is %s, pinned %s", lb.lbFile, ours, work, got, pin)
-		}
+		checkInTree(t, work, lb, ours, pin)
 	}
 }
 
@@ -144,4 +129,41 @@ func fileSHA256(name string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// loadX86Doc loads chain x86 and BOOTSTRAP.md, for the tests that hold
+// its pins against live-bootstrap's.
+func loadX86Doc(t *testing.T) (*Chain, []byte) {
+	t.Helper()
+	c, err := Load("x86")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../BOOTSTRAP.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, doc
+}
+
+// runTree returns the --work tree the variable env names, logging that
+// only the pins are compared when it is unset.
+func runTree(t *testing.T, env string) string {
+	t.Helper()
+	work := os.Getenv(env)
+	if work == "" {
+		t.Logf("%s is not set: the pins are compared, no run's tree (set it to a run's --work tree to hash its files too)", env)
+	}
+	return work
+}
+
+// checkInTree hashes ours in the run's tree work against pin.
+func checkInTree(t *testing.T, work string, lb liveBootstrapPin, ours, pin string) {
+	t.Helper()
+	got, err := fileSHA256(filepath.Join(work, filepath.FromSlash(ours)))
+	if err != nil {
+		t.Errorf("%s: %v", lb.lbFile, err)
+	} else if got != pin {
+		t.Errorf("%s: %s in %s is %s, pinned %s", lb.lbFile, ours, work, got, pin)
+	}
 }

@@ -1,8 +1,6 @@
 package chain
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -112,14 +110,7 @@ var liveBootstrapToolsCounts = map[string]int{"bzip2": 1, "coreutils": 61, "heir
 // BOOTCHAIN_TOOLS_WORK set to the --work tree of a real run that went at
 // least as far as these steps, the files there are hashed too.
 func TestLiveBootstrapTools(t *testing.T) {
-	c, err := Load("x86")
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := os.ReadFile("../BOOTSTRAP.md")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, doc := loadX86Doc(t)
 	// make, patch, gzip, tar and sed publish one file each.
 	if len(liveBootstrapTools) < 5 {
 		t.Fatalf("the table lists %d of live-bootstrap's hashes, want at least the 5 of make, patch, gzip, tar and sed", len(liveBootstrapTools))
@@ -134,10 +125,7 @@ func TestLiveBootstrapTools(t *testing.T) {
 		}
 	}
 	final := c.FinalPins("")
-	work := os.Getenv("BOOTCHAIN_TOOLS_WORK")
-	if work == "" {
-		t.Log("BOOTCHAIN_TOOLS_WORK is not set: the pins are compared, no run's tree (set it to a run's --work tree to hash its files too)")
-	}
+	work := runTree(t, "BOOTCHAIN_TOOLS_WORK")
 	seen := map[string]bool{}
 	for _, lb := range liveBootstrapTools {
 		if seen[lb.lbFile] {
@@ -155,11 +143,6 @@ func TestLiveBootstrapTools(t *testing.T) {
 			t.Logf("%s: a later step rewrote it; not hashed in the run's tree", lb.lbFile)
 			continue
 		}
-		got, err := fileSHA256(filepath.Join(work, filepath.FromSlash(ours)))
-		if err != nil {
-			t.Errorf("%s: %v", lb.lbFile, err)
-		} else if got != pin {
-			t.Errorf("%s: %s in %s is %s, pinned %s", lb.lbFile, ours, work, got, pin)
-		}
+		checkInTree(t, work, lb, ours, pin)
 	}
 }
