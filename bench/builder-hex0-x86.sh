@@ -8,6 +8,7 @@ set -euo pipefail
 usage() {
 	cat <<'EOF'
 usage: bench/builder-hex0-x86.sh [--from STEP] [--until STEP] [--runs N]
+                                 [--kernel builder-hex0|bootchain]
                                  [--source NAME=PATH]... [--save] [--keep]
        bench/builder-hex0-x86.sh --summarize DIR [--from STEP] [--until STEP] [--save]
 
@@ -33,6 +34,8 @@ options:
                       --until mes for GNU Mes's interpreter (give --source
                       mes=... and nyacc=... unless they are in the cache)
   --runs N            repeat N times, alternating the order (default 1)
+  --kernel KERNEL     the builder-hex0 backend's kernel: builder-hex0
+                      (upstream's, the default) or bootchain (our own)
   --source NAME=PATH  passed to both runs (builder-hex0's only to its run)
   --save              also write bench/results/<YYYY-MM-DD>-builder-hex0-x86-<until>.txt
   --keep              keep the scratch directory (logs, reports)
@@ -60,6 +63,7 @@ keep=0
 summarize=""
 sources=()
 hex0_source=()
+kernel=builder-hex0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--until) [ $# -ge 2 ] || usage_error "--until needs a step"; until_step=$2; shift 2 ;;
@@ -71,6 +75,13 @@ while [ $# -gt 0 ]; do
 		builder-hex0=*) hex0_source=(--source "$2") ;;
 		?*=?*) sources+=(--source "$2") ;;
 		*) usage_error "--source $2: expected NAME=PATH" ;;
+		esac
+		shift 2 ;;
+	--kernel)
+		[ $# -ge 2 ] || usage_error "--kernel needs builder-hex0 or bootchain"
+		case $2 in
+		builder-hex0 | bootchain) kernel=$2 ;;
+		*) usage_error "--kernel $2: expected builder-hex0 or bootchain" ;;
 		esac
 		shift 2 ;;
 	--save) save=1; shift ;;
@@ -118,7 +129,7 @@ status=0
 # one RUN BACKEND: one timed bootchain run; its report is $scratch/BACKEND-RUN.json.
 one() {
 	local run=$1 b=$2 l start end rc extra=()
-	[ "$b" = builder-hex0 ] && extra=("${hex0_source[@]}")
+	[ "$b" = builder-hex0 ] && extra=(--kernel "$kernel" "${hex0_source[@]}")
 	l=$(load1)
 	echo "run $run, $b: bootchain run ${from[*]} --until $until_step (load $l) ..." >&2
 	start=$(date +%s.%N)
@@ -158,7 +169,7 @@ done
 rev=$(cat "$scratch/rev" 2>/dev/null || echo unknown)
 awk '$5 != 0 { bad = 1 } END { exit bad }' "$scratch/times" || status=1
 {
-	echo "# bench/builder-hex0-x86.sh ${from[*]} --until $until_step --runs $runs: x86 chain, builder-hex0 vs the Linux guest, both QEMU TCG, --no-cache"
+	echo "# bench/builder-hex0-x86.sh ${from[*]} --until $until_step --runs $runs --kernel $kernel: x86 chain, builder-hex0 vs the Linux guest, both QEMU TCG, --no-cache"
 	echo "# $(date -u +%FT%TZ); $(uname -srm); $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)); $(qemu-system-x86_64 --version | head -1); bootchain $rev"
 	for run in $(seq 1 "$runs"); do
 		hb=$scratch/builder-hex0-$run.json
@@ -213,9 +224,11 @@ awk '$5 != 0 { bad = 1 } END { exit bad }' "$scratch/times" || status=1
 	echo "load: other work shares this machine; load1 before is the 1-minute load average just before each command, load1 during its mean (min-max) sampled every 15 s"
 } | tee "$scratch/summary.txt"
 
+kernel_name=""
+[ "$kernel" = builder-hex0 ] || kernel_name=$kernel-
 if [ "$save" = 1 ]; then
 	mkdir -p "$repo/bench/results"
-	dst=$repo/bench/results/$(date -u +%F)-builder-hex0-x86-$from_name$until_step.txt
+	dst=$repo/bench/results/$(date -u +%F)-builder-hex0-x86-$kernel_name$from_name$until_step.txt
 	tmp=$(mktemp "$repo/bench/results/.builder-hex0-x86.XXXXXX")
 	cp "$scratch/summary.txt" "$tmp"
 	chmod 644 "$tmp"
