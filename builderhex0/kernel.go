@@ -115,8 +115,11 @@ func LoadKernel(ctx context.Context, supplied, cacheDir string) (Kernel, error) 
 		return Kernel{}, fmt.Errorf("source %s: %w", SourceName, err)
 	}
 	k, err := NewKernel(s1, s2)
+	if err != nil {
+		return Kernel{}, err
+	}
 	k.Name = KernelBuilderHex0
-	return k, err
+	return k, nil
 }
 
 // SourceDir returns the directory holding builder-hex0's verified files:
